@@ -1,0 +1,2 @@
+"""Model zoo: importing this package registers every model with :mod:`engine.registry`."""
+from engine.models import zoo  # noqa: F401

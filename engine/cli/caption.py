@@ -1,0 +1,35 @@
+"""``python -m engine caption IMAGE [IMAGE ...] [--model NAME]``: one JSON line per image."""
+from __future__ import annotations
+
+import sys
+
+from engine.cli import emit
+
+
+def register(sub) -> None:
+    p = sub.add_parser("caption", help="caption images (tags + sentence)")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--model", default="efficientnet_lite0",
+                   help="efficientnet_lite0 (offline tags) or a hub captioner (blip-base)")
+    p.add_argument("--top-k", type=int, default=5, help="tags per image (1..20)")
+    p.add_argument("--decoding", choices=["beam", "nucleus"], default="beam",
+                   help="hub captioners: beam search or nucleus sampling")
+    p.add_argument("--seed", type=int, default=0, help="seed of nucleus sampling")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from engine.imageio import ImageInputError, load_image
+    from engine.pipelines.caption import CaptionPipeline
+    pipe, status = CaptionPipeline(), 0
+    for path in args.images:
+        try:
+            loaded = load_image(path)
+        except ImageInputError as exc:  # one bad file does not stop the batch
+            sys.stderr.write(f"error: {exc}\n")
+            status = 2
+            continue
+        result = pipe(loaded.image, model=args.model, top_k=args.top_k, decoding=args.decoding,
+                      seed=args.seed)
+        emit({"image": path, **result.to_json()})
+    return status

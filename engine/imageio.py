@@ -160,8 +160,13 @@ def decode_image(source: ImageSource, *, name: str | None = None, max_bytes: int
         except UnidentifiedImageError:
             raise ImageInputError(
                 f"{label} is not an image that can be decoded (unknown or corrupt format).") from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageInputError(f"{label} is too large to decode safely ({exc}).") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageInputError(
+                f"{label} claims more than {max_pixels / 1e6:.0f} megapixels; refused before "
+                f"decoding (decompression-bomb guard).") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise ImageInputError(
+                f"{label} is truncated or corrupt and cannot be decoded ({exc}).") from None
         width, height = img.size
         if width * height > max_pixels or width <= 0 or height <= 0:
             raise ImageInputError(

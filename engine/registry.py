@@ -10,9 +10,10 @@ first use), licence and size, so tab code never hard-codes any of it.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -128,7 +129,8 @@ class ModelSpec:
 
 _MODELS: dict[str, ModelSpec] = {}
 _CACHE: dict[str, Any] = {}
-_CACHE_LOCK = threading.Lock()
+_CACHE_LOCK = threading.RLock()
+_MISSING = object()
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
@@ -177,6 +179,27 @@ def create_model(name: str, device: str | torch.device = "cpu",
         from engine.hub import require_hub
         require_hub(spec.name)
     return spec.factory(device=torch.device(device), dtype=dtype, **kwargs)
+
+
+@contextlib.contextmanager
+def use_model(name: str, instance: Any) -> Iterator[Any]:
+    """Serve ``instance`` as model ``name`` inside the ``with`` block (tests use tiny models).
+
+    Raises:
+        ValueError: unknown name.
+    """
+    get_spec(name)
+    with _CACHE_LOCK:
+        previous = _CACHE.get(name, _MISSING)
+        _CACHE[name] = instance
+    try:
+        yield instance
+    finally:
+        with _CACHE_LOCK:
+            if previous is _MISSING:
+                _CACHE.pop(name, None)
+            else:
+                _CACHE[name] = previous
 
 
 def get_model(name: str) -> Any:

@@ -1,0 +1,50 @@
+"""Vision-and-language lecture demo: assembles the tabs and launches the Gradio app.
+
+    pip install -r requirements.txt && python app.py     # http://127.0.0.1:7860
+
+GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured (Gradio reads them in launch()).
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import gradio as gr
+
+from engine.runtime import quiet_libraries
+
+quiet_libraries()
+
+from demos import caption, fewshot  # noqa: E402  (after the library settings)
+
+TITLE = "Vision & Language: a lecture demo"
+INTRO = f"""# {TITLE}
+Caption an image, learn new classes from a few examples, and see what the networks look at.
+Everything runs on this server's CPU with **embedded offline models** (EfficientNet-Lite0 on
+ImageNet, MiniLM sentence embeddings). Large **hub models** (BLIP, OpenCLIP) can be picked in
+each tab; they are downloaded only when chosen, and if the model hub is unreachable the tab says
+so and stays on the embedded models."""
+#: Upload limit per file (also enforced again when decoding, see engine.imageio.MAX_BYTES).
+MAX_FILE_SIZE = "25mb"
+#: CPU-heavy calls that may run at once (this demo targets 2-core CPU machines).
+CPU_CONCURRENCY = int(os.environ.get("DEMO_CPU_CONCURRENCY", "2"))
+
+
+def build_app() -> gr.Blocks:
+    """Build the Blocks app (importable for tests without launching)."""
+    with gr.Blocks(title=TITLE, delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(INTRO)
+        with gr.Tabs():
+            caption.build()
+            fewshot.build()
+    demo.queue(default_concurrency_limit=CPU_CONCURRENCY, max_size=200)
+    return demo
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    build_app().launch(max_file_size=MAX_FILE_SIZE, show_error=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Caption tab: tags, a sentence built from them, the CAM of the top tag; BLIP in hub mode."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from demos.common import UploadImage, handle_errors, hub_or_embedded, notes_markdown, user_image
+from engine.pipelines.caption import EMBEDDED_CAPTIONER, CaptionPipeline, caption_models
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
+_pipeline = CaptionPipeline()
+
+
+@handle_errors
+def caption_image(image, model: str = EMBEDDED_CAPTIONER, decoding: str = "beam",
+                  seed: int = 0, top_k: int = 5):
+    """Caption one uploaded image.
+
+    Args:
+        image: uploaded file path (decoded by engine.imageio).
+        model: a caption model name (embedded tagger or hub BLIP).
+        decoding: "beam" or "nucleus" (BLIP only).
+        seed: nucleus-sampling seed.
+        top_k: number of tags (1..20).
+
+    Returns:
+        (caption, {tag: probability}, CAM overlay image, markdown details).
+    """
+    img, notes = user_image(image, "the image")
+    model, note = hub_or_embedded(model, EMBEDDED_CAPTIONER)
+    if note:
+        notes.append(note)
+    result = _pipeline(img, model=model, top_k=int(top_k), decoding=decoding, seed=int(seed))
+    details = [f"**Model:** `{result.model}` · {result.ms:.0f} ms",
+               f"**Sentence from tags:** {result.tag_caption}",
+               "**Tag groups:** " + "; ".join(f"{t.name} ({', '.join(t.members)})"
+                                               for t in result.tags if len(t.members) > 1)]
+    if not any(len(t.members) > 1 for t in result.tags):
+        details.pop()
+    md = "\n\n".join(details + ([notes_markdown(notes)] if notes else []))
+    label = {t.name: t.probability for t in result.tags}
+    return result.caption, label, result.heatmap, md
+
+
+def build() -> None:
+    """Add the Caption tab to the current Blocks."""
+    with gr.Tab("Caption", id="caption"):
+        gr.Markdown(
+            "Upload a photo. The offline model tags it with ImageNet's 1,000 classes (similar "
+            "tags are grouped and their probabilities summed), writes a sentence from the tags "
+            "(the VIVO/Oscar idea: tags name the objects), and shows where it looked for the "
+            "top tag (class activation map). Choose **blip-base** for a learned caption when "
+            "the model hub is reachable.")
+        with gr.Row():
+            with gr.Column():
+                image = UploadImage(label="Image", sources=["upload", "webcam", "clipboard"],
+                                    height=320)
+                with gr.Row():
+                    model = gr.Dropdown(caption_models(), value=EMBEDDED_CAPTIONER,
+                                        label="Model")
+                    decoding = gr.Radio(["beam", "nucleus"], value="beam",
+                                        label="Decoding (BLIP)")
+                with gr.Row():
+                    seed = gr.Number(0, precision=0, label="Seed (nucleus)", minimum=0)
+                    top_k = gr.Slider(1, 10, value=5, step=1, label="Tags")
+                button = gr.Button("Caption", variant="primary")
+            with gr.Column():
+                caption = gr.Textbox(label="Caption", interactive=False)
+                tags = gr.Label(label="Tags (probability)", num_top_classes=10)
+                heatmap = gr.Image(label="Where the model looked (top tag)", height=280,
+                                   interactive=False)
+                details = gr.Markdown()
+        gr.Examples([[str(p)] for p in sorted(EXAMPLES.glob("*.jpg"))], inputs=[image],
+                    label="Example photos")
+        button.click(caption_image, [image, model, decoding, seed, top_k],
+                     [caption, tags, heatmap, details], api_name="caption",
+                     concurrency_id="cpu")

@@ -1,0 +1,119 @@
+"""What every tab shares: the upload component, user-facing errors, and image loading."""
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any, Callable
+
+import gradio as gr
+from PIL import Image
+
+from engine.hub import OFFLINE_MESSAGE, HubUnavailableError
+from engine.imageio import ImageInputError, load_image
+
+log = logging.getLogger("demo")
+
+#: Long side (pixels) of images kept in a session's state (support sets, galleries).
+STATE_IMAGE_SIDE = 384
+
+from gradio.events import Dependency
+
+class UploadImage(gr.Image):
+    """``gr.Image`` that hands the handler the uploaded file's path *without decoding it*.
+
+    Gradio's own preprocessing opens the upload with Pillow and trusts its file name; here the
+    bytes go untouched to :func:`engine.imageio.load_image`, the one place uploads are decoded
+    and checked, so every bad file gets the same clear message in every tab.
+    """
+
+    is_template = True  # rendered by the frontend's ordinary Image component
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("type", "filepath")
+        super().__init__(*args, **kwargs)
+
+    def preprocess(self, payload):  # noqa: D102 (see class docstring)
+        if payload is None:
+            return None
+        if payload.path is None or (payload.url and payload.url.startswith("data:")):
+            return super().preprocess(payload)
+        return payload.path
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def file_path(item: Any) -> str:
+    """Path of an uploaded file as Gradio hands it over (str, dict or FileData-like)."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict):
+        return item.get("path") or item.get("name")
+    return getattr(item, "path", None) or getattr(item, "name")
+
+
+def user_image(path: Any, what: str, max_side: int | None = 1024) -> tuple[Image.Image, list[str]]:
+    """Decode one upload through the engine's input rules.
+
+    Args:
+        path: the upload (path or Gradio file object); None means nothing was uploaded.
+        what: what the image is, for messages ("the image", "support image 3 of 'cat'").
+        max_side: long side to downscale to.
+
+    Returns:
+        (RGB image, notes for the user).
+
+    Raises:
+        gr.Error: nothing uploaded, or the file is refused (the message says why).
+    """
+    if path is None:
+        raise gr.Error(f"Please upload {what} first.")
+    try:
+        loaded = load_image(file_path(path), name=what, max_side=max_side)
+    except ImageInputError as exc:
+        raise gr.Error(str(exc)) from None
+    return loaded.image, list(loaded.notes)
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """Turn engine errors into plain-language ``gr.Error`` messages; log the rest.
+
+    ValueError (bad image, text, support set, option) -> its message; hub unreachable -> the
+    one-sentence offline message; anything else -> a generic message, traceback in the log.
+    """
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except HubUnavailableError:
+            raise gr.Error(OFFLINE_MESSAGE) from None
+        except ValueError as exc:
+            log.info("refused input in %s: %s", fn.__name__, exc)
+            raise gr.Error(str(exc)) from None
+        except Exception:
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error("Something went wrong on the server while processing this request; "
+                           "it has been logged. Please try another input.") from None
+    return wrapper
+
+
+def hub_or_embedded(model: str, embedded: str) -> tuple[str, str | None]:
+    """Use ``model`` if it is embedded or the hub is reachable; else fall back to ``embedded``.
+
+    Returns:
+        (model to use, note for the user or None).
+    """
+    from engine.hub import hub_available
+    from engine.registry import get_spec
+    if model == embedded or get_spec(model).source == "embedded" or hub_available():
+        return model, None
+    return embedded, OFFLINE_MESSAGE
+
+
+def notes_markdown(notes: list[str]) -> str:
+    """Bullet list of notes for a gr.Markdown (empty string when none)."""
+    return "\n".join(f"- {n}" for n in notes)

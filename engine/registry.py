@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -182,20 +182,29 @@ def create_model(name: str, device: str | torch.device = "cpu",
 
 
 @contextlib.contextmanager
-def use_model(name: str, instance: Any) -> Iterator[Any]:
+def use_model(name: str, instance: Any, preprocess: Preprocess | None = None
+              ) -> Iterator[Any]:
     """Serve ``instance`` as model ``name`` inside the ``with`` block (tests use tiny models).
+
+    Args:
+        name: a registered model name.
+        instance: the model to serve.
+        preprocess: replaces the entry's preprocessing meanwhile (a tiny model's input size).
 
     Raises:
         ValueError: unknown name.
     """
-    get_spec(name)
+    spec = get_spec(name)
     with _CACHE_LOCK:
         previous = _CACHE.get(name, _MISSING)
         _CACHE[name] = instance
+        if preprocess is not None:
+            _MODELS[name] = replace(spec, preprocess=preprocess)
     try:
         yield instance
     finally:
         with _CACHE_LOCK:
+            _MODELS[name] = spec
             if previous is _MISSING:
                 _CACHE.pop(name, None)
             else:

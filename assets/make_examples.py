@@ -49,7 +49,6 @@ def main() -> None:
         "coffee.jpg": coffee,
         "astronaut.jpg": _skimage("astronaut.png"),
         "rocket.jpg": _skimage("rocket.jpg"),
-        "motorcycle.jpg": _skimage("motorcycle_left.png"),
         "grace_hopper.jpg": _matplotlib("grace_hopper.jpg"),
         "china_temple.jpg": _sklearn("china.jpg"),
         "flower.jpg": _sklearn("flower.jpg"),

@@ -19,6 +19,7 @@ EXAMPLES = ROOT / "assets" / "examples"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+
 def shared_dir() -> Path:
     """The project's ../shared folder (override with SHARED_DIR)."""
     return Path(os.environ.get("SHARED_DIR", ROOT.parent / "shared"))

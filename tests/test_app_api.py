@@ -1,0 +1,146 @@
+"""The served app through gradio_client: every api_name, and every upload slot of every tab
+fed every case of ../shared/cases. Slots are discovered from the app's own API description, so a
+tab added later is covered without editing this file."""
+from __future__ import annotations
+
+import pytest
+from app_server import app_url  # noqa: F401  (session fixture: the app on a free port)
+from cases import ACCEPTED, REFUSED
+from conftest import EXAMPLES
+
+pytestmark = pytest.mark.server
+
+UPLOAD_COMPONENTS = {"Image", "File", "ImageEditor", "Gallery"}
+GENERIC_FAILURE = "something went wrong"
+#: Calls that put a session in the state an endpoint needs (no arguments, same session).
+SETUP = {"/fewshot_classify": ["/fewshot_load_example"]}
+
+
+@pytest.fixture(scope="module")
+def client(app_url):  # noqa: F811
+    from gradio_client import Client
+    return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def api(client) -> dict:
+    return client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+
+
+def _default(param: dict):
+    if param.get("parameter_has_default"):
+        return param["parameter_default"]
+    component = param["component"]
+    if component in ("Textbox",):
+        return "cat"
+    if component in ("Number", "Slider"):
+        return 1
+    return None
+
+
+def upload_slots(api: dict) -> list[tuple[str, int, bool]]:
+    """(api_name, parameter index, takes a list) for every upload parameter of the app."""
+    slots = []
+    for name, info in api.items():
+        for i, p in enumerate(info["parameters"]):
+            if p["component"] in UPLOAD_COMPONENTS:
+                slots.append((name, i, p["component"] in ("File", "Gallery")
+                              and "list" in str(p.get("python_type", {}).get("type", ""))))
+    return slots
+
+
+def call_slot(client, api, endpoint: str, index: int, as_list: bool, path):
+    from gradio_client import handle_file
+    args = [_default(p) for p in api[endpoint]["parameters"]]
+    for i, p in enumerate(api[endpoint]["parameters"]):  # other upload slots: empty
+        if p["component"] in UPLOAD_COMPONENTS and i != index:
+            args[i] = [] if p["component"] in ("File", "Gallery") else None
+    args[index] = [handle_file(str(path))] if as_list else handle_file(str(path))
+    return client.predict(*args, api_name=endpoint)
+
+
+def test_every_tab_has_upload_slots(api):
+    slots = upload_slots(api)
+    endpoints = {s[0] for s in slots}
+    assert {"/caption", "/fewshot_add_class", "/fewshot_classify"} <= endpoints
+
+
+def test_caption_api_names_the_cat(client):
+    from gradio_client import handle_file
+    caption, tags, heatmap, details = client.predict(
+        handle_file(str(EXAMPLES / "cat.jpg")), "efficientnet_lite0", "beam", 0, 5,
+        api_name="/caption")
+    assert "cat" in caption and "cat" in tags["label"]
+    assert heatmap and "efficientnet_lite0" in details
+
+
+def test_caption_with_hub_model_offline_says_so_and_still_captions(client):
+    from gradio_client import handle_file
+    caption, _, _, details = client.predict(
+        handle_file(str(EXAMPLES / "cat.jpg")), "blip-base", "beam", 0, 5, api_name="/caption")
+    assert "cat" in caption and "cannot be reached" in details
+
+
+def test_fewshot_endpoints_build_use_and_clear_a_support_set():
+    from gradio_client import Client, handle_file
+    from app_server import current
+    c = Client(current.url, verbose=False)
+    gallery, summary, _ = c.predict(api_name="/fewshot_load_example")
+    assert len(gallery) == 6 and "2-way 3-shot" in summary
+    _, summary, _ = c.predict("dog", [handle_file(str(EXAMPLES / "grace_hopper.jpg"))], None,
+                              api_name="/fewshot_add_class")
+    assert "3-way" in summary
+    _, summary, _ = c.predict("dog", api_name="/fewshot_remove_class")
+    assert "2-way" in summary
+    label, table, plot, details = c.predict(
+        [handle_file(str(EXAMPLES / "fewshot" / "query" / "cat_query.jpg"))],
+        handle_file(str(EXAMPLES / "fewshot" / "query" / "coffee_query.jpg")), "protonet",
+        "efficientnet_lite0", api_name="/fewshot_classify")
+    assert label["label"] == "cat"
+    assert [row[1] for row in table["data"]] == ["cat", "coffee"]
+    assert plot
+    gallery, summary, _ = c.predict(api_name="/fewshot_clear")
+    assert gallery == [] and "empty" in summary
+
+
+def test_sessions_do_not_share_support_sets():
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+    from app_server import current
+    a, b = Client(current.url, verbose=False), Client(current.url, verbose=False)
+    a.predict(api_name="/fewshot_load_example")
+    with pytest.raises(AppError, match="0 class"):
+        b.predict([handle_file(str(EXAMPLES / "cat.jpg"))], None, "protonet",
+                  "efficientnet_lite0", api_name="/fewshot_classify")
+    label, *_ = a.predict([handle_file(str(EXAMPLES / "cat.jpg"))], None, "cosine",
+                          "efficientnet_lite0", api_name="/fewshot_classify")
+    assert label["label"] == "cat"
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_every_upload_slot_refuses_bad_files_clearly(client, api, cases_dir, case):
+    from gradio_client.exceptions import AppError
+    for endpoint, index, as_list in upload_slots(api):
+        with pytest.raises(AppError) as info:
+            call_slot(client, api, endpoint, index, as_list, cases_dir / case)
+        message = str(info.value).lower()
+        assert GENERIC_FAILURE not in message, (endpoint, message)
+        assert all(w in message for w in REFUSED[case]), (endpoint, message)
+
+
+@pytest.mark.parametrize("case", sorted(ACCEPTED))
+def test_every_upload_slot_accepts_odd_but_valid_images(app_url, api, cases_dir, case):  # noqa: F811
+    from gradio_client import Client
+    client = Client(app_url, verbose=False)  # a fresh session per case
+    for endpoint, index, as_list in upload_slots(api):
+        for step in SETUP.get(endpoint, []):
+            client.predict(api_name=step)
+        result = call_slot(client, api, endpoint, index, as_list, cases_dir / case)
+        assert result is not None
+
+
+def test_server_survives_all_cases(client):
+    from gradio_client import handle_file
+    caption, *_ = client.predict(handle_file(str(EXAMPLES / "coffee.jpg")), "efficientnet_lite0",
+                                 "beam", 0, 3, api_name="/caption")
+    assert caption

@@ -28,7 +28,8 @@ def register_method(name: str):
 
 def _ensure_loaded() -> None:
     import importlib
-    for module in ("protonet", "cosine", "linear"):
+    for module in ("protonet", "cosine", "linear", "matching", "relation", "siamese", "maml",
+                   "baseline", "hallucination"):
         importlib.import_module(f"engine.methods.{module}")
 
 

@@ -1,0 +1,336 @@
+"""Meta-learned few-shot methods on Omniglot: methods, MAML's gradients, data, pipeline, models.
+
+Fast (< ~60 s CPU): tiny Conv-4 backbones, random or synthetic images; the shipped checkpoints are
+only loaded and run on one episode.
+"""
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+from torch import nn
+
+from engine.data import omniglot
+from engine.methods import create_method
+from engine.models.conv4 import Conv4
+
+META_METHODS = ["protonet", "matching", "matching-fce", "relation", "siamese", "maml", "maml-fo",
+                "baseline", "baseline++", "hallucination"]
+HIDDEN = 8
+
+
+def tiny_method(name: str, **kwargs):
+    """A method around a Conv-4 with 8 channels (features 8-d, or 8x7x7 for Relation Nets)."""
+    torch.manual_seed(0)
+    if name == "relation":
+        return create_method(name, Conv4(hidden=HIDDEN, pools=2), feature_shape=(HIDDEN, 7, 7),
+                             **kwargs)
+    extra = {} if name in ("protonet", "baseline", "baseline++") else {"feature_dim": HIDDEN}
+    return create_method(name, Conv4(hidden=HIDDEN), **extra, **kwargs)
+
+
+def toy_episode(way=3, shot=2, query=2, seed=0):
+    """Random 'images' whose class is a shifted mean, so the task is learnable."""
+    g = torch.Generator().manual_seed(seed)
+    means = torch.rand(way, 1, 28, 28, generator=g)
+    def draw(k):
+        x = means.repeat_interleave(k, 0) + 0.3 * torch.rand(way * k, 1, 28, 28, generator=g)
+        return x, torch.arange(way).repeat_interleave(k)
+    s, sl = draw(shot)
+    q, ql = draw(query)
+    return s, sl, q, ql
+
+
+@pytest.mark.parametrize("name", META_METHODS)
+def test_method_gives_normalised_finite_probabilities_on_a_tiny_episode(name):
+    model = tiny_method(name).eval()
+    s, sl, q, _ = toy_episode()
+    with torch.no_grad():
+        model.process_support_set(s, sl)
+        logits = model(q)
+    assert logits.shape == (6, 3)
+    probs = logits.softmax(-1)
+    assert torch.isfinite(probs).all()
+    assert torch.allclose(probs.sum(-1), torch.ones(6), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", [m for m in META_METHODS if not m.startswith("baseline")])
+def test_episode_loss_decreases_over_a_few_steps_on_a_toy_task(name):
+    model = tiny_method(name).train()
+    s, sl, q, ql = toy_episode(seed=1)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    loss_fn = getattr(model, "episode_loss", None)
+    losses = []
+    for _ in range(12):
+        model.process_support_set(s, sl)
+        logits = model(q)
+        loss = loss_fn(logits, ql) if loss_fn else nn.functional.cross_entropy(logits, ql)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("name", ["baseline", "baseline++"])
+def test_baseline_head_fit_reduces_the_support_loss(name):
+    model = tiny_method(name).eval()
+    s, sl, _, _ = toy_episode()
+    with torch.no_grad():
+        model.process_support_set(s, sl)
+    assert model.losses[-1] < model.losses[0]
+
+
+def test_baseline_pretraining_step_reduces_the_loss_on_a_fixed_batch():
+    from engine.training.episodic import TrainConfig
+    from engine.training.pretrain import pretrain_baseline
+    model = tiny_method("baseline")
+    train = toy_episode(way=4, shot=5)[0].reshape(4, 5, 1, 28, 28)
+    step, _ = pretrain_baseline(model, train, TrainConfig("baseline", batch_size=20, seed=0))
+    losses = [step(0.01) for _ in range(15)]
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+
+
+def test_first_order_maml_gradient_matches_a_hand_computed_reference():
+    """Linear backbone f(x) = x A^T + c, zero head, 2 inner steps: gradients written out."""
+    torch.manual_seed(0)
+    S, Q, Din, D, N, alpha = 4, 6, 5, 3, 2, 0.5
+    body = nn.Linear(Din, D)
+    model = create_method("maml-fo", body, feature_dim=D, inner_steps=2, inner_lr=alpha).train()
+    xs, xq = torch.randn(S, Din), torch.randn(Q, Din)
+    ys, yq = torch.tensor([0, 1, 0, 1]), torch.tensor([0, 1, 1, 0, 0, 1])
+    model.process_support_set(xs, ys)
+    nn.functional.cross_entropy(model(xq), yq).backward()
+
+    A, c = body.weight.detach().clone(), body.bias.detach().clone()
+    W, b = torch.zeros(N, D), torch.zeros(N)
+    Ys, Yq = torch.eye(N)[ys], torch.eye(N)[yq]
+    for _ in range(2):  # inner steps, gradients of the mean cross-entropy by hand
+        F = xs @ A.T + c
+        g_logits = (torch.softmax(F @ W.T + b, 1) - Ys) / S  # (S, N)
+        gW, gb = g_logits.T @ F, g_logits.sum(0)
+        gF = g_logits @ W  # (S, D)
+        gA, gc = gF.T @ xs, gF.sum(0)
+        A, c, W, b = A - alpha * gA, c - alpha * gc, W - alpha * gW, b - alpha * gb
+    Fq = xq @ A.T + c
+    g_logits = (torch.softmax(Fq @ W.T + b, 1) - Yq) / Q
+    gFq = g_logits @ W
+    # first order: the query gradient at the adapted parameters is the meta-gradient
+    assert torch.allclose(body.weight.grad, gFq.T @ xq, atol=1e-6)
+    assert torch.allclose(body.bias.grad, gFq.sum(0), atol=1e-6)
+    assert model.inner_losses[0] == pytest.approx(np.log(N), abs=1e-6)
+
+
+def test_second_order_maml_gradient_differs_from_first_order():
+    torch.manual_seed(0)
+    grads = {}
+    for name in ("maml", "maml-fo"):
+        torch.manual_seed(0)
+        body = nn.Sequential(nn.Linear(5, 3), nn.Tanh())
+        model = create_method(name, body, feature_dim=3, inner_steps=3, inner_lr=0.5).train()
+        g = torch.Generator().manual_seed(1)
+        xs, xq = torch.randn(4, 5, generator=g), torch.randn(6, 5, generator=g)
+        model.process_support_set(xs, torch.tensor([0, 1, 0, 1]))
+        nn.functional.cross_entropy(model(xq), torch.tensor([0, 1, 1, 0, 0, 1])).backward()
+        grads[name] = body[0].weight.grad.clone()
+    assert not torch.allclose(grads["maml"], grads["maml-fo"])
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_maml_adapts_a_copy_and_never_mutates_the_shared_module(mode):
+    model = tiny_method("maml", inner_steps=3)
+    model.train(mode == "train")
+    params = copy.deepcopy({k: v for k, v in model.named_parameters()})
+    buffers = copy.deepcopy(dict(model.named_buffers()))
+    s, sl, q, _ = toy_episode()
+    with torch.no_grad():
+        model.process_support_set(s, sl)
+        first = model(q)
+    for k, v in model.named_parameters():
+        assert torch.equal(v, params[k]), k
+    if mode == "eval":
+        for k, v in model.named_buffers():
+            assert torch.equal(v, buffers[k]), k
+        other = tiny_method("maml", inner_steps=3).eval()
+        other.load_state_dict(model.state_dict())
+        with torch.no_grad():
+            other.process_support_set(s, sl)
+            assert torch.allclose(other(q), first)
+    assert len(model.inner_losses) == 4
+    assert model.inner_losses[-1] < model.inner_losses[0]
+
+
+def sketch(size=(300, 200), offset=(40, 30), rgba=False, width=8) -> Image.Image:
+    """A synthetic drawing: a dark 'T' and a circle, on white or on a transparent layer."""
+    mode, bg = ("RGBA", (0, 0, 0, 0)) if rgba else ("RGB", (255, 255, 255))
+    img = Image.new(mode, size, bg)
+    d = ImageDraw.Draw(img)
+    ox, oy = offset
+    ink = (0, 0, 0, 255) if rgba else (0, 0, 0)
+    d.line([(ox, oy), (ox + 100, oy)], fill=ink, width=width)
+    d.line([(ox + 50, oy), (ox + 50, oy + 120)], fill=ink, width=width)
+    d.ellipse([ox + 70, oy + 60, ox + 110, oy + 100], outline=ink, width=width)
+    return img
+
+
+def test_preprocess_drawing_crops_centres_and_matches_for_rgba_and_rgb():
+    rgb = omniglot.preprocess_drawing(sketch())
+    rgba = omniglot.preprocess_drawing(sketch(rgba=True))
+    moved = omniglot.preprocess_drawing(sketch(size=(800, 600), offset=(500, 400)))
+    for x in (rgb, rgba, moved):
+        assert x.shape == (1, 28, 28) and x.dtype == torch.float32
+        assert 0 <= x.min() and x.max() <= 1 and x.max() > 0.5
+        assert x[0, 0].sum() == 0 and x[0, -1].sum() == 0  # margin around the ink
+        ys, xs = np.nonzero(x[0].numpy() > 0.1)
+        assert abs((ys.min() + ys.max()) / 2 - 13.5) <= 1.5
+    assert torch.allclose(rgb, rgba, atol=1e-6)
+    assert (rgb - moved).abs().mean() < 0.05  # position and canvas size do not matter
+
+
+def test_preprocess_drawing_refuses_a_blank_drawing():
+    with pytest.raises(ValueError, match="blank"):
+        omniglot.preprocess_drawing(Image.new("RGBA", (100, 100), (0, 0, 0, 0)))
+
+
+def _fake_runs(root, n_runs=2, way=3):
+    for r in range(1, n_runs + 1):
+        run = root / f"run{r:02d}"
+        (run / "training").mkdir(parents=True)
+        (run / "test").mkdir()
+        lines = []
+        for c in range(way):
+            sketch(offset=(10 + 20 * c, 10)).save(run / "training" / f"class{c + 1:02d}.png")
+        for k, c in enumerate(reversed(range(way))):
+            sketch(offset=(10 + 20 * c, 10)).save(run / "test" / f"item{k + 1:02d}.png")
+            lines.append(f"run{r:02d}/test/item{k + 1:02d}.png "
+                         f"run{r:02d}/training/class{c + 1:02d}.png")
+        (run / "class_labels.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_lake_runs_reader_reads_a_generated_folder(tmp_path):
+    _fake_runs(tmp_path)
+    runs = omniglot.read_runs(tmp_path)
+    assert [r.name for r in runs] == ["run01", "run02"]
+    assert len(runs[0].support) == 3 and len(runs[0].queries) == 3
+    assert runs[0].query_labels == (2, 1, 0)
+    assert runs[0].queries[0].name == "item01.png"
+
+
+def test_lake_runs_reader_refuses_a_folder_without_runs(tmp_path):
+    with pytest.raises(FileNotFoundError, match="class_labels"):
+        omniglot.read_runs(tmp_path)
+
+
+def test_episode_sampler_is_seeded_and_balanced():
+    x = torch.arange(10 * 6).reshape(10, 6, 1).float()
+    a = omniglot.EpisodeSampler(x, 4, 2, 3, seed=5).sample()
+    b = omniglot.EpisodeSampler(x, 4, 2, 3, seed=5).sample()
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    s, sl, q, ql = a
+    assert s.shape == (8, 1) and q.shape == (12, 1)
+    assert torch.equal(torch.bincount(sl), torch.full((4,), 2))
+    assert not set(s.flatten().tolist()) & set(q.flatten().tolist())  # disjoint drawers
+    assert torch.equal((s[:, 0] // 6).reshape(4, 2)[:, 0], (q[:, 0] // 6).reshape(4, 3)[:, 0])
+
+
+def test_rotations_make_four_classes_per_character():
+    x = torch.arange(2 * 3 * 4 * 4).reshape(2, 3, 4, 4)
+    r = omniglot.with_rotations(x)
+    assert r.shape == (8, 3, 4, 4)
+    assert torch.equal(r[1], torch.rot90(x[0], 1, dims=(1, 2)))
+
+
+# ---- shipped models and the pipeline -------------------------------------------------------
+
+def _fewshot_models():
+    from engine.registry import list_models
+    return list_models(task="fewshot")
+
+
+def test_every_shipped_checkpoint_loads_offline_and_gives_finite_outputs():
+    from engine.models.omniglot_zoo import ASSET_DIR, DEFAULT_HANDWRITING_MODEL
+    from engine.registry import create_model
+    names = _fewshot_models()
+    shipped = {p.stem for p in ASSET_DIR.glob("*.safetensors")}
+    assert {n.removeprefix("omniglot-") for n in names} == shipped
+    if shipped:
+        assert DEFAULT_HANDWRITING_MODEL in names
+    s, sl, q, _ = toy_episode(way=5, shot=1, query=2)
+    for name in names:
+        model = create_model(name)
+        with torch.no_grad():
+            model.process_support_set(s.clamp(0, 1), sl)
+            logits = model(q.clamp(0, 1))
+        assert logits.shape == (10, 5) and torch.isfinite(logits).all(), name
+
+
+@pytest.fixture
+def handwriting():
+    from engine.models.omniglot_zoo import DEFAULT_HANDWRITING_MODEL
+    from engine.pipelines import handwriting
+    if DEFAULT_HANDWRITING_MODEL not in _fewshot_models():
+        pytest.skip("no shipped handwriting checkpoint")
+    return handwriting
+
+
+def test_classify_handwriting_two_way_one_shot(handwriting):
+    t = sketch(offset=(10, 10))
+    circle = Image.new("RGB", (200, 200), "white")
+    ImageDraw.Draw(circle).ellipse([30, 30, 170, 170], outline="black", width=10)
+    res = handwriting.classify_handwriting([t, circle], ["T", "O"], [sketch(offset=(60, 40)),
+                                                                     circle.rotate(20)])
+    assert [p.label for p in res.predictions] == ["T", "O"]
+    for p in res.predictions:
+        assert sum(p.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    assert res.support_xy.shape == (2, 2) and res.prototype_xy.shape == (2, 2)
+    assert res.query_xy.shape == (2, 2) and res.inner_losses is None
+    assert res.query_inputs.shape == (2, 28, 28)
+
+
+@pytest.mark.parametrize("labels, classes, message", [
+    (["A", "A"], None, r"only one class \('A', 2 example"),
+    (["A", " "], None, "support image 2 has a blank label"),
+    (["A", "a "], None, "'A' and 'a' differ only in case"),
+    (["A", "B"], ["A", "B", "C"], r"class 'C' has 0 support examples.*'A': 1, 'B': 1, 'C': 0"),
+    (["A"], None, "got 2 support images but 1 labels"),
+])
+def test_support_validation_names_the_class_and_counts(handwriting, labels, classes, message):
+    img = sketch()
+    with pytest.raises(ValueError, match=message):
+        handwriting.classify_handwriting([img, img], labels, [img], classes=classes)
+
+
+def test_support_validation_refuses_more_classes_than_the_model_supports(handwriting):
+    labels = [f"c{i}" for i in range(21)]
+    with pytest.raises(ValueError, match="21 classes given; .* at most 20"):
+        handwriting.classify_handwriting([sketch()] * 21, labels, [sketch()])
+
+
+def test_maml_settings_are_refused_for_other_models(handwriting):
+    with pytest.raises(ValueError, match="MAML models only"):
+        handwriting.classify_handwriting([sketch(), sketch(rgba=True)], ["A", "B"], [sketch()],
+                                         maml_steps=3)
+
+
+def test_maml_pipeline_reports_the_support_loss_per_step(handwriting):
+    if "omniglot-maml" not in _fewshot_models():
+        pytest.skip("no MAML checkpoint")
+    circle = Image.new("RGB", (200, 200), "white")
+    ImageDraw.Draw(circle).ellipse([30, 30, 170, 170], outline="black", width=10)
+    res = handwriting.classify_handwriting([sketch(), circle], ["T", "O"], [sketch()],
+                                           "omniglot-maml", maml_steps=4, maml_step_size=0.4)
+    assert len(res.inner_losses) == 5 and all(np.isfinite(res.inner_losses))
+
+
+def test_fewshot_eval_cli_on_runs_prints_a_json_accuracy_last(handwriting, tmp_path, capsys):
+    from engine.cli import main
+    _fake_runs(tmp_path)
+    assert main(["fewshot-eval", "--runs", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3
+    last = json.loads(lines[-1])
+    assert 0 <= last["accuracy"] <= 1 and last["runs"] == 2

@@ -14,10 +14,12 @@ from demos.common import (STATE_IMAGE_SIDE, UploadImage, handle_errors,
                           hub_or_embedded, notes_markdown, user_image)
 from engine.pipelines.fewshot import (MAX_CLASSES, MAX_SHOTS, METHOD_TITLES, FewShotPipeline,
                                       fewshot_backbones)
+from engine.text import TextInputError, clean_text
 from engine.viz import embedding_figure
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples" / "fewshot"
 EMBEDDED_BACKBONE = "efficientnet_lite0"
+MAX_NAME_CHARS = 60
 _pipeline = FewShotPipeline()
 
 
@@ -59,9 +61,11 @@ def add_class(support: list[dict] | None, name: str, files: list | None, photo=N
         gr.Error: blank name, no image, a bad image (named), more than 10 classes or images.
     """
     support = list(support or [])
-    clean = " ".join(str(name or "").split())
-    if not clean:
-        raise gr.Error("Type a class name first (e.g. 'cat').")
+    try:
+        cleaned = clean_text(name, field="class name", max_chars=MAX_NAME_CHARS)
+    except TextInputError:
+        raise gr.Error("Type a class name first (e.g. 'cat').") from None
+    clean = cleaned.text
     uploads = list(files or []) + ([photo] if photo is not None else [])
     if not uploads:
         raise gr.Error(f"Add at least one image for class '{clean}'.")
@@ -73,7 +77,7 @@ def add_class(support: list[dict] | None, name: str, files: list | None, photo=N
     if have + len(uploads) > MAX_SHOTS:
         raise gr.Error(f"Class '{clean}' would have {have + len(uploads)} images; the limit "
                        f"is {MAX_SHOTS} per class.")
-    images, notes = [], []
+    images, notes = [], list(cleaned.notes)
     for i, up in enumerate(uploads, start=1):
         img, n = user_image(up, f"image {i} of class '{clean}'",
                             max_side=STATE_IMAGE_SIDE)

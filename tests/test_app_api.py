@@ -139,6 +139,40 @@ def test_every_upload_slot_accepts_odd_but_valid_images(app_url, api, cases_dir,
         assert result is not None
 
 
+def text_slots(api: dict) -> list[tuple[str, int]]:
+    """(api_name, parameter index) for every free-text parameter of the app."""
+    return [(name, i) for name, info in api.items()
+            for i, p in enumerate(info["parameters"]) if p["component"] == "Textbox"]
+
+
+@pytest.mark.parametrize("key", ["empty", "whitespace", "long_numbers", "very_long",
+                                 "emoji_and_rtl", "control_chars"])
+def test_every_text_slot_handles_the_text_cases(app_url, api, case_texts, key):  # noqa: F811
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+    client = Client(app_url, verbose=False)
+    assert text_slots(api), "the app has no text input to test"
+    for endpoint, index in text_slots(api):
+        for step in SETUP.get(endpoint, []):
+            client.predict(api_name=step)
+        args = [_default(p) for p in api[endpoint]["parameters"]]
+        for i, p in enumerate(api[endpoint]["parameters"]):
+            if p["component"] in UPLOAD_COMPONENTS:
+                photo = handle_file(str(EXAMPLES / "cat.jpg"))
+                args[i] = [photo] if p["component"] in ("File", "Gallery") else photo
+        args[index] = case_texts[key]
+        try:
+            result = client.predict(*args, api_name=endpoint)
+        except AppError as exc:  # a clear refusal; only empty text *must* be refused
+            message = str(exc).lower()
+            assert GENERIC_FAILURE not in message and "traceback" not in message, (endpoint,
+                                                                                   message)
+            assert "error" != message.strip(), endpoint
+            continue
+        assert key not in ("empty", "whitespace"), f"{endpoint} accepted {key} text"
+        assert result is not None
+
+
 def test_server_survives_all_cases(client):
     from gradio_client import handle_file
     caption, *_ = client.predict(handle_file(str(EXAMPLES / "coffee.jpg")), "efficientnet_lite0",

@@ -1,0 +1,1 @@
+"""Benchmarks of the demo: ``python -m benchmarks.bench --help``."""

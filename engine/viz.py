@@ -6,7 +6,7 @@ from PIL import Image
 
 
 def overlay_heatmap(image: Image.Image, heat: np.ndarray, alpha: float = 0.5,
-                    cmap: str = "jet") -> Image.Image:
+                    cmap: str = "jet", vrange: tuple[float, float] | None = None) -> Image.Image:
     """Blend a heatmap over an image.
 
     Args:
@@ -15,14 +15,16 @@ def overlay_heatmap(image: Image.Image, heat: np.ndarray, alpha: float = 0.5,
             resized bilinearly to the image.
         alpha: heatmap opacity in [0, 1].
         cmap: matplotlib colormap name.
+        vrange: (low, high) fixed value range instead of min-max scaling (so a weak map
+            stays dark).
 
     Returns:
         RGB image of the same size as ``image``.
     """
     from matplotlib import colormaps
     heat = np.nan_to_num(np.asarray(heat, dtype=np.float32))
-    lo, hi = float(heat.min()), float(heat.max())
-    heat = (heat - lo) / (hi - lo) if hi > lo else np.zeros_like(heat)
+    lo, hi = vrange if vrange is not None else (float(heat.min()), float(heat.max()))
+    heat = np.clip((heat - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(heat)
     heat_img = Image.fromarray((heat * 255).astype(np.uint8)).resize(image.size,
                                                                       Image.Resampling.BILINEAR)
     colored = colormaps[cmap](np.asarray(heat_img, dtype=np.float32) / 255.0)[..., :3]

@@ -1,0 +1,30 @@
+"""``python -m engine change BEFORE AFTER [--model NAME] [--threshold T]``: one JSON line with
+``changes`` (type, sentence, box in after-image pixels), ``caption``, ``model``, ``ms``."""
+from __future__ import annotations
+
+from engine.cli import emit
+
+
+def register(sub) -> None:
+    p = sub.add_parser("change", help="describe the changes between a before and an after image")
+    p.add_argument("before", metavar="BEFORE")
+    p.add_argument("after", metavar="AFTER")
+    p.add_argument("--model", default="efficientnet_lite0",
+                   help="efficientnet_lite0 (offline ImageNet names) or a hub captioner "
+                        "(blip-base) describing each region")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="difference (0..1) above which a pixel counts as changed")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from engine.imageio import load_image
+    from engine.methods.change_detection import THRESHOLD
+    from engine.pipelines.change import ChangePipeline
+    before = load_image(args.before, name=args.before)
+    after = load_image(args.after, name=args.after)
+    result = ChangePipeline()(before.image, after.image, model=args.model,
+                              threshold=THRESHOLD if args.threshold is None else args.threshold)
+    emit({"before": args.before, "after": args.after, **result.to_json(),
+          "notes": list(before.notes) + list(after.notes) + result.notes})
+    return 0

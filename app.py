@@ -15,7 +15,7 @@ from engine.runtime import quiet_libraries
 
 quiet_libraries()
 
-from demos import caption, fewshot  # noqa: E402  (after the library settings)
+from demos import caption, change, fewshot  # noqa: E402  (after the library settings)
 
 TITLE = "Vision & Language: a lecture demo"
 INTRO = f"""# {TITLE}
@@ -37,6 +37,7 @@ def build_app() -> gr.Blocks:
         with gr.Tabs():
             caption.build()
             fewshot.build()
+            change.build()
     demo.queue(default_concurrency_limit=CPU_CONCURRENCY, max_size=200)
     return demo
 

@@ -40,9 +40,40 @@ class UploadImage(gr.Image):
         return payload.path
 
 
+class UploadEditor(gr.ImageEditor):
+    """``gr.ImageEditor`` (sketchpad / mask painter) that hands over its images *undecoded*.
+
+    The handler receives ``{"background": src, "layers": [src, ...], "composite": src}`` where
+    each ``src`` is a file path, raw bytes or None; decode them with :func:`user_image` /
+    :func:`engine.imageio.load_mask`, which check every file the same way as uploads.
+    """
+
+    is_template = True  # rendered by the frontend's ordinary ImageEditor component
+
+    def preprocess(self, payload):  # noqa: D102 (see class docstring)
+        if payload is None:
+            return None
+        data = payload
+        if getattr(payload, "id", None) is not None:
+            data = self.blob_storage.get(payload.id)
+            if data is None:
+                return None
+
+        def raw(item):
+            if item is None:
+                return None
+            if isinstance(item, (bytes, bytearray, memoryview)):
+                return bytes(item)
+            return getattr(item, "path", None)
+
+        return {"background": raw(data.background),
+                "layers": [raw(x) for x in (data.layers or []) if x is not None],
+                "composite": raw(data.composite)}
+
+
 def file_path(item: Any) -> str:
     """Path of an uploaded file as Gradio hands it over (str, dict or FileData-like)."""
-    if isinstance(item, str):
+    if isinstance(item, (str, bytes)):
         return item
     if isinstance(item, dict):
         return item.get("path") or item.get("name")
@@ -66,8 +97,9 @@ def user_image(path: Any, what: str, max_side: int | None = 1024) -> tuple[Image
     if path is None:
         raise gr.Error(f"Please upload {what} first.")
     local = file_path(path)
+    name = Path(local).name if isinstance(local, str) else "drawing"
     try:
-        loaded = load_image(local, name=Path(local).name, max_side=max_side)
+        loaded = load_image(local, name=name, max_side=max_side)
     except ImageInputError as exc:
         raise gr.Error(f"{what[:1].upper()}{what[1:]}: {exc}") from None
     return loaded.image, list(loaded.notes)

@@ -10,6 +10,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from demos import handwriting
 from demos.common import (STATE_IMAGE_SIDE, UploadImage, handle_errors,
                           hub_or_embedded, notes_markdown, user_image)
 from engine.pipelines.fewshot import (MAX_CLASSES, MAX_SHOTS, METHOD_TITLES, FewShotPipeline,
@@ -163,53 +164,61 @@ def classify(support: list[dict] | None, query_files: list | None, query_photo,
 def build() -> None:
     """Add the Few-shot tab to the current Blocks."""
     with gr.Tab("Few-shot", id="fewshot"):
-        gr.Markdown(
-            "Build a **support set**: 2 to 10 classes, each a name and 1 to 10 images. Then "
-            "classify **query** images. The embedded ImageNet network gives features; "
-            "the method compares the query with each class's **prototype** (mean feature). "
-            "The plot shows the episode in 2-D (PCA): why the query landed where it did.")
-        support = gr.State([], time_to_live=3 * 3600)
-        with gr.Row():
-            with gr.Column():
-                gr.Markdown("### 1. Support set")
-                class_name = gr.Textbox(label="Class name", placeholder="e.g. cat")
-                class_files = gr.File(label="Images of this class (1 to 10)",
-                                      file_count="multiple", file_types=["image"])
-                class_photo = UploadImage(label="...or one photo (webcam / upload)",
-                                          sources=["webcam", "upload", "clipboard"], height=200)
-                with gr.Row():
-                    add = gr.Button("Add to support set", variant="primary")
-                    example = gr.Button("Load example (cat vs coffee)")
-                with gr.Row():
-                    class_list = gr.Dropdown([], label="Class", interactive=True)
-                    remove = gr.Button("Remove class")
-                    clear = gr.Button("Clear all")
-                summary = gr.Markdown(_summary([]))
-                gallery = gr.Gallery(label="Support images", columns=6, height=220)
-            with gr.Column():
-                gr.Markdown("### 2. Query")
-                query_files = gr.File(label="Query images", file_count="multiple",
-                                      file_types=["image"])
-                query_photo = UploadImage(label="...or one photo (webcam / upload)",
-                                          sources=["webcam", "upload", "clipboard"], height=200)
-                with gr.Row():
-                    method = gr.Dropdown([(t, m) for m, t in METHOD_TITLES.items()],
-                                         value="protonet", label="Method")
-                    backbone = gr.Dropdown(fewshot_backbones(), value=EMBEDDED_BACKBONE,
-                                           label="Backbone")
-                run = gr.Button("Classify", variant="primary")
-                label = gr.Label(label="Query 1: class probabilities")
-                table = gr.Dataframe(label="All queries", interactive=False)
-                plot = gr.Plot(label="Embedding space")
-                details = gr.Markdown()
-        gr.Examples([[str(p)] for p in sorted((EXAMPLES / "query").glob("*.jpg"))],
-                    inputs=[query_photo], label="Example queries")
-        view = [support, gallery, summary, class_list]
-        add.click(add_class, [support, class_name, class_files, class_photo], view,
-                  api_name="fewshot_add_class", concurrency_id="cpu")
-        example.click(load_example, [support], view, api_name="fewshot_load_example")
-        remove.click(remove_class, [support, class_list], view, api_name="fewshot_remove_class")
-        clear.click(clear_support, [support], view, api_name="fewshot_clear")
-        run.click(classify, [support, query_files, query_photo, method, backbone],
-                  [support, label, table, plot, details], api_name="fewshot_classify",
-                  concurrency_id="cpu")
+        with gr.Tab("Photos", id="fewshot-photos"):
+            _build_photos()
+        with gr.Tab("Handwriting (meta-learned)", id="fewshot-handwriting"):
+            handwriting.build_panel()
+
+
+def _build_photos() -> None:
+    """Photos panel: support set of named classes of photos, query photos."""
+    gr.Markdown(
+        "Build a **support set**: 2 to 10 classes, each a name and 1 to 10 images. Then "
+        "classify **query** images. The embedded ImageNet network gives features; "
+        "the method compares the query with each class's **prototype** (mean feature). "
+        "The plot shows the episode in 2-D (PCA): why the query landed where it did.")
+    support = gr.State([], time_to_live=3 * 3600)
+    with gr.Row():
+        with gr.Column():
+            gr.Markdown("### 1. Support set")
+            class_name = gr.Textbox(label="Class name", placeholder="e.g. cat")
+            class_files = gr.File(label="Images of this class (1 to 10)",
+                                  file_count="multiple", file_types=["image"])
+            class_photo = UploadImage(label="...or one photo (webcam / upload)",
+                                      sources=["webcam", "upload", "clipboard"], height=200)
+            with gr.Row():
+                add = gr.Button("Add to support set", variant="primary")
+                example = gr.Button("Load example (cat vs coffee)")
+            with gr.Row():
+                class_list = gr.Dropdown([], label="Class", interactive=True)
+                remove = gr.Button("Remove class")
+                clear = gr.Button("Clear all")
+            summary = gr.Markdown(_summary([]))
+            gallery = gr.Gallery(label="Support images", columns=6, height=220)
+        with gr.Column():
+            gr.Markdown("### 2. Query")
+            query_files = gr.File(label="Query images", file_count="multiple",
+                                  file_types=["image"])
+            query_photo = UploadImage(label="...or one photo (webcam / upload)",
+                                      sources=["webcam", "upload", "clipboard"], height=200)
+            with gr.Row():
+                method = gr.Dropdown([(t, m) for m, t in METHOD_TITLES.items()],
+                                     value="protonet", label="Method")
+                backbone = gr.Dropdown(fewshot_backbones(), value=EMBEDDED_BACKBONE,
+                                       label="Backbone")
+            run = gr.Button("Classify", variant="primary")
+            label = gr.Label(label="Query 1: class probabilities")
+            table = gr.Dataframe(label="All queries", interactive=False)
+            plot = gr.Plot(label="Embedding space")
+            details = gr.Markdown()
+    gr.Examples([[str(p)] for p in sorted((EXAMPLES / "query").glob("*.jpg"))],
+                inputs=[query_photo], label="Example queries")
+    view = [support, gallery, summary, class_list]
+    add.click(add_class, [support, class_name, class_files, class_photo], view,
+              api_name="fewshot_add_class", concurrency_id="cpu")
+    example.click(load_example, [support], view, api_name="fewshot_load_example")
+    remove.click(remove_class, [support, class_list], view, api_name="fewshot_remove_class")
+    clear.click(clear_support, [support], view, api_name="fewshot_clear")
+    run.click(classify, [support, query_files, query_photo, method, backbone],
+              [support, label, table, plot, details], api_name="fewshot_classify",
+              concurrency_id="cpu")

@@ -3,6 +3,7 @@ fed every case of ../shared/cases. Slots are discovered from the app's own API d
 tab added later is covered without editing this file."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from app_server import app_url  # noqa: F401  (session fixture: the app on a free port)
 from cases import ACCEPTED, REFUSED
@@ -10,10 +11,14 @@ from conftest import EXAMPLES
 
 pytestmark = pytest.mark.server
 
-UPLOAD_COMPONENTS = {"Image", "File", "ImageEditor", "Gallery"}
+UPLOAD_COMPONENTS = {"image", "file", "imageeditor", "gallery"}  # lower-case names
+LIST_COMPONENTS = {"file", "gallery"}
 GENERIC_FAILURE = "something went wrong"
+#: Endpoints whose image is a drawing (dark strokes on white): an inkless image is "blank".
+DRAWING_ENDPOINTS = {"/handwriting_add", "/handwriting_classify"}
 #: Calls that put a session in the state an endpoint needs (no arguments, same session).
-SETUP = {"/fewshot_classify": ["/fewshot_load_example"]}
+SETUP = {"/fewshot_classify": ["/fewshot_load_example"],
+         "/handwriting_classify": ["/handwriting_load_example"]}
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +48,8 @@ def upload_slots(api: dict) -> list[tuple[str, int, bool]]:
     slots = []
     for name, info in api.items():
         for i, p in enumerate(info["parameters"]):
-            if p["component"] in UPLOAD_COMPONENTS:
-                slots.append((name, i, p["component"] in ("File", "Gallery")
+            if p["component"].lower() in UPLOAD_COMPONENTS:
+                slots.append((name, i, p["component"].lower() in LIST_COMPONENTS
                               and "list" in str(p.get("python_type", {}).get("type", ""))))
     return slots
 
@@ -53,16 +58,26 @@ def call_slot(client, api, endpoint: str, index: int, as_list: bool, path):
     from gradio_client import handle_file
     args = [_default(p) for p in api[endpoint]["parameters"]]
     for i, p in enumerate(api[endpoint]["parameters"]):  # other upload slots: empty
-        if p["component"] in UPLOAD_COMPONENTS and i != index:
-            args[i] = [] if p["component"] in ("File", "Gallery") else None
-    args[index] = [handle_file(str(path))] if as_list else handle_file(str(path))
+        if p["component"].lower() in UPLOAD_COMPONENTS and i != index:
+            args[i] = [] if p["component"].lower() in LIST_COMPONENTS else None
+    args[index] = upload_value(api[endpoint]["parameters"][index]["component"], path, as_list)
     return client.predict(*args, api_name=endpoint)
+
+
+def upload_value(component: str, path, as_list: bool = False):
+    """What gradio_client sends for ``path`` in an upload component."""
+    from gradio_client import handle_file
+    if component.lower() == "imageeditor":  # a drawing/mask editor: the file as background and result
+        return {"background": handle_file(str(path)), "layers": [],
+                "composite": handle_file(str(path))}
+    return [handle_file(str(path))] if as_list else handle_file(str(path))
 
 
 def test_every_tab_has_upload_slots(api):
     slots = upload_slots(api)
     endpoints = {s[0] for s in slots}
-    assert {"/caption", "/fewshot_add_class", "/fewshot_classify"} <= endpoints
+    assert {"/caption", "/fewshot_add_class", "/fewshot_classify", "/handwriting_add",
+            "/handwriting_classify"} <= endpoints
 
 
 def test_caption_api_names_the_cat(client):
@@ -132,9 +147,17 @@ def test_every_upload_slot_refuses_bad_files_clearly(client, api, cases_dir, cas
 def test_every_upload_slot_accepts_odd_but_valid_images(app_url, api, cases_dir, case):  # noqa: F811
     from gradio_client import Client
     client = Client(app_url, verbose=False)  # a fresh session per case
+    from gradio_client.exceptions import AppError
+
+    from engine.imageio import load_image
+    gray = np.asarray(load_image(cases_dir / case).image.convert("L"))
     for endpoint, index, as_list in upload_slots(api):
         for step in SETUP.get(endpoint, []):
             client.predict(api_name=step)
+        if endpoint in DRAWING_ENDPOINTS and gray.min() >= 128:  # no ink: a blank drawing
+            with pytest.raises(AppError, match="blank"):
+                call_slot(client, api, endpoint, index, as_list, cases_dir / case)
+            continue
         result = call_slot(client, api, endpoint, index, as_list, cases_dir / case)
         assert result is not None
 
@@ -157,9 +180,9 @@ def test_every_text_slot_handles_the_text_cases(app_url, api, case_texts, key): 
             client.predict(api_name=step)
         args = [_default(p) for p in api[endpoint]["parameters"]]
         for i, p in enumerate(api[endpoint]["parameters"]):
-            if p["component"] in UPLOAD_COMPONENTS:
-                photo = handle_file(str(EXAMPLES / "cat.jpg"))
-                args[i] = [photo] if p["component"] in ("File", "Gallery") else photo
+            if p["component"].lower() in UPLOAD_COMPONENTS:
+                as_list = p["component"].lower() in LIST_COMPONENTS
+                args[i] = upload_value(p["component"], EXAMPLES / "cat.jpg", as_list)
         args[index] = case_texts[key]
         try:
             result = client.predict(*args, api_name=endpoint)
@@ -178,3 +201,18 @@ def test_server_survives_all_cases(client):
     caption, *_ = client.predict(handle_file(str(EXAMPLES / "coffee.jpg")), "efficientnet_lite0",
                                  "beam", 0, 3, api_name="/caption")
     assert caption
+
+
+def test_handwriting_endpoints_classify_held_out_symbols(app_url):  # noqa: F811
+    from gradio_client import Client
+    c = Client(app_url, verbose=False)
+    _, summary = c.predict(api_name="/handwriting_load_example")
+    assert "symbol_1 (2)" in summary
+    query = EXAMPLES / "handwriting" / "query" / "symbol_1_query.png"
+    probs, plot, losses, seen, details = c.predict(
+        upload_value("imageeditor", query), "omniglot-protonet", 5, 0.4,
+        api_name="/handwriting_classify")
+    assert probs["label"] == "symbol_1" and plot and seen
+    assert "omniglot-protonet" in details
+    _, summary = c.predict(api_name="/handwriting_clear")
+    assert "No drawings" in summary

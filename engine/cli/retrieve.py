@@ -1,0 +1,44 @@
+"""``python -m engine retrieve --gallery DIR --reference IMAGE --text TEXT [--top-k K]
+[--model NAME] [--weight W]``: composed image retrieval, one JSON line.
+
+The gallery's index is cached on disk (see :mod:`engine.pipelines.gallery_index`) and reused
+while its files are unchanged.
+"""
+from __future__ import annotations
+
+from engine.cli import emit
+
+
+def register(sub) -> None:
+    p = sub.add_parser("retrieve", help="composed image retrieval (reference image + text)")
+    p.add_argument("--gallery", required=True, metavar="DIR", help="folder of gallery images")
+    p.add_argument("--reference", required=True, metavar="IMAGE", help="reference image")
+    p.add_argument("--text", required=True, help='modification text, e.g. "at night"')
+    p.add_argument("--top-k", type=int, default=10, help="results (1..100)")
+    p.add_argument("--model", default="efficientnet_lite0",
+                   help="efficientnet_lite0 (offline ConSE + visual features) or "
+                        "openclip-vit-b-32 (hub)")
+    p.add_argument("--weight", type=float, default=0.5,
+                   help="share of the text (explicit) match in [0, 1]; the rest goes to "
+                        "similarity with the reference")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from engine.imageio import load_image
+    from engine.pipelines.gallery_index import index_folder, retrieval_models
+    from engine.pipelines.retrieval import RetrievalPipeline, image_digest
+    from engine.text import clean_text
+    if args.model not in retrieval_models():
+        raise ValueError(f"unknown retrieval model {args.model!r}; valid: "
+                         f"{', '.join(retrieval_models())}")
+    clean_text(args.text, field="modification text")  # refuse empty text before indexing
+    reference = load_image(args.reference)
+    index, notes = index_folder(args.gallery, args.model)
+    result = RetrievalPipeline()(reference.image, args.text, index=index, weight=args.weight,
+                                 top_k=min(args.top_k, 100) if args.top_k >= 1 else args.top_k,
+                                 reference_hash=image_digest(args.reference))
+    out = result.to_json()
+    out["notes"] = list(reference.notes) + notes + out["notes"]
+    emit(out)
+    return 0

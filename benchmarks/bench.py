@@ -1,6 +1,6 @@
 """Latency, cold start and memory of each tab's main call.
 
-    python -m benchmarks.bench [--repeats N] [--out FILE] [--no-server]
+    python -m benchmarks.bench [--repeats N] [--out FILE] [--threads N] [--no-server]
 
 For every entry of :data:`MAIN_CALLS` it times the engine pipeline called directly and the same
 request end-to-end through ``gradio_client`` against ``python app.py`` launched in a subprocess
@@ -141,8 +141,14 @@ def self_peak_rss_mb() -> float:
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
 
-def bench_server(calls: dict[str, MainCall], repeats: int) -> dict[str, Any]:
+def bench_server(calls: dict[str, MainCall], repeats: int,
+                 env: dict[str, str] | None = None) -> dict[str, Any]:
     """Launch the app, measure its cold start, time the calls through gradio_client.
+
+    Args:
+        calls: the main calls; those with a ``client`` are timed.
+        repeats: timed runs per call.
+        env: extra environment variables for the server (e.g. OMP_NUM_THREADS).
 
     Returns:
         {"cold_start": {...}, "latency": {name: stats}, "server_peak_rss_mb": float | None}.
@@ -152,7 +158,7 @@ def bench_server(calls: dict[str, MainCall], repeats: int) -> dict[str, Any]:
     from gradio_client import Client
 
     out: dict[str, Any] = {"latency": {}}
-    with running_app(poll=0.1) as server:
+    with running_app(poll=0.1, env=env) as server:
         http_s = time.perf_counter() - server.started_at
         client = Client(server.url, verbose=False)
         _caption_client(client)
@@ -193,13 +199,23 @@ def format_report(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(repeats: int = 10, server: bool = True,
-        calls: dict[str, MainCall] | None = None) -> dict[str, Any]:
-    """Run every benchmark and return the figures (see :func:`format_report`)."""
+def run(repeats: int = 10, server: bool = True, calls: dict[str, MainCall] | None = None,
+        threads: int | None = None) -> dict[str, Any]:
+    """Run every benchmark and return the figures (see :func:`format_report`).
+
+    Args:
+        repeats: timed runs per call, after one warm-up.
+        server: also launch the app (end-to-end timings, cold start, server RSS).
+        calls: the calls to time (default :data:`MAIN_CALLS`).
+        threads: torch intra-op threads here and OMP_NUM_THREADS of the server (None keeps
+            torch's default, one per core).
+    """
     import torch
     calls = MAIN_CALLS if calls is None else calls
+    if threads is not None:
+        torch.set_num_threads(threads)
     res: dict[str, Any] = {
-        "meta": {"repeats": repeats, "cpu_count": os.cpu_count(),
+        "meta": {"repeats": repeats, "cpu_count": os.cpu_count(), "threads_option": threads,
                  "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
                  "torch": torch.__version__, "load_avg_1m_start": os.getloadavg()[0],
                  "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ",
@@ -208,7 +224,8 @@ def run(repeats: int = 10, server: bool = True,
     for name, call in calls.items():
         res["latency_ms"][name]["direct"] = time_call(call.direct, repeats)
     if server:
-        srv = bench_server(calls, repeats)
+        srv = bench_server(calls, repeats,
+                           None if threads is None else {"OMP_NUM_THREADS": str(threads)})
         for name, st in srv["latency"].items():
             res["latency_ms"][name]["app"] = st
         res["cold_start"] = srv["cold_start"]
@@ -223,12 +240,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=10,
                         help="timed runs per call after one warm-up (default 10)")
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--threads", type=int,
+                        help="torch threads here and OMP_NUM_THREADS of the app (default: "
+                             "torch's default); 1 avoids oversubscription on a busy machine")
     parser.add_argument("--no-server", action="store_true",
                         help="skip the launched app (no end-to-end timing or cold start)")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
-    res = run(args.repeats, server=not args.no_server)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
+    res = run(args.repeats, server=not args.no_server, threads=args.threads)
     print(format_report(res))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

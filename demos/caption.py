@@ -54,7 +54,7 @@ def build() -> None:
             "the model hub is reachable.")
         with gr.Row():
             with gr.Column():
-                image = UploadImage(label="Image", sources=["upload", "webcam", "clipboard"],
+                image = UploadImage(type="filepath", label="Image", sources=["upload", "webcam", "clipboard"],
                                     height=320)
                 with gr.Row():
                     model = gr.Dropdown(caption_models(), value=EMBEDDED_CAPTIONER,

@@ -27,16 +27,16 @@ class UploadImage(gr.Image):
     """
 
     is_template = True  # rendered by the frontend's ordinary Image component
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("type", "filepath")
-        super().__init__(*args, **kwargs)
+    # No __init__ override: Gradio serialises a component's props from its __init__ signature.
 
     def preprocess(self, payload):  # noqa: D102 (see class docstring)
         if payload is None:
             return None
         if payload.path is None or (payload.url and payload.url.startswith("data:")):
-            return super().preprocess(payload)
+            from gradio import image_utils  # a pasted/webcam data URL: written to a file
+            return image_utils.preprocess_image(payload, cache_dir=self.GRADIO_CACHE,
+                                                format=self.format, image_mode=None,
+                                                type="filepath")
         return payload.path
 
 

@@ -184,7 +184,7 @@ def _build_photos() -> None:
             class_name = gr.Textbox(label="Class name", placeholder="e.g. cat")
             class_files = gr.File(label="Images of this class (1 to 10)",
                                   file_count="multiple", file_types=["image"])
-            class_photo = UploadImage(label="...or one photo (webcam / upload)",
+            class_photo = UploadImage(type="filepath", label="...or one photo (webcam / upload)",
                                       sources=["webcam", "upload", "clipboard"], height=200)
             with gr.Row():
                 add = gr.Button("Add to support set", variant="primary")
@@ -199,7 +199,7 @@ def _build_photos() -> None:
             gr.Markdown("### 2. Query")
             query_files = gr.File(label="Query images", file_count="multiple",
                                   file_types=["image"])
-            query_photo = UploadImage(label="...or one photo (webcam / upload)",
+            query_photo = UploadImage(type="filepath", label="...or one photo (webcam / upload)",
                                       sources=["webcam", "upload", "clipboard"], height=200)
             with gr.Row():
                 method = gr.Dropdown([(t, m) for m, t in METHOD_TITLES.items()],

@@ -88,13 +88,15 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @contextlib.contextmanager
 def running_app(timeout: float = STARTUP_TIMEOUT, env: dict[str, str] | None = None,
-                poll: float = 0.5) -> Iterator[AppServer]:
+                poll: float = 0.5, keep_log: bool = False) -> Iterator[AppServer]:
     """Start ``python app.py`` on a free port, wait until it serves, stop it on exit.
 
     Args:
         timeout: seconds to wait for an HTTP 200 from the root page.
         env: extra environment variables for the server.
         poll: seconds between HTTP probes.
+        keep_log: keep the log file after a normal stop (it is always kept, and named in the
+            error, when the server fails to start).
 
     Yields:
         :class:`AppServer` (``.url`` ends with "/").
@@ -117,6 +119,7 @@ def running_app(timeout: float = STARTUP_TIMEOUT, env: dict[str, str] | None = N
                                 stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
     server = AppServer(url, proc, log_path, started)
+    served = False
     try:
         deadline = time.monotonic() + timeout
         while not _serves(url):
@@ -127,9 +130,12 @@ def running_app(timeout: float = STARTUP_TIMEOUT, env: dict[str, str] | None = N
                 raise RuntimeError(f"app.py did not serve {url} within {timeout:.0f} s; "
                                    f"log {log_path}:\n{server.log_tail()}")
             time.sleep(poll)
+        served = True
         yield server
     finally:
         _stop(proc)
+        if served and not keep_log:
+            log_path.unlink(missing_ok=True)
 
 
 #: The server started by the ``app_url`` fixture (None until then); tests may read its log.

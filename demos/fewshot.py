@@ -185,7 +185,7 @@ def _build_photos() -> None:
             class_files = gr.File(label="Images of this class (1 to 10)",
                                   file_count="multiple", file_types=["image"])
             class_photo = UploadImage(type="filepath", label="...or one photo (webcam / upload)",
-                                      sources=["webcam", "upload", "clipboard"], height=200)
+                                      sources=["upload", "webcam", "clipboard"], height=200)
             with gr.Row():
                 add = gr.Button("Add to support set", variant="primary")
                 example = gr.Button("Load example (cat vs coffee)")
@@ -200,7 +200,7 @@ def _build_photos() -> None:
             query_files = gr.File(label="Query images", file_count="multiple",
                                   file_types=["image"])
             query_photo = UploadImage(type="filepath", label="...or one photo (webcam / upload)",
-                                      sources=["webcam", "upload", "clipboard"], height=200)
+                                      sources=["upload", "webcam", "clipboard"], height=200)
             with gr.Row():
                 method = gr.Dropdown([(t, m) for m, t in METHOD_TITLES.items()],
                                      value="protonet", label="Method")
@@ -208,7 +208,8 @@ def _build_photos() -> None:
                                        label="Backbone")
             run = gr.Button("Classify", variant="primary")
             label = gr.Label(label="Query 1: class probabilities")
-            table = gr.Dataframe(label="All queries", interactive=False)
+            table = gr.Dataframe(label="All queries", interactive=False,
+                                 headers=["query", "prediction"])
             plot = gr.Plot(label="Embedding space")
             details = gr.Markdown()
     gr.Examples([[str(p)] for p in sorted((EXAMPLES / "query").glob("*.jpg"))],

@@ -23,6 +23,11 @@ MAX_DRAWINGS = 100
 DRAWING_SIDE = 128
 
 
+def _blank() -> Image.Image:
+    """A white canvas to draw on."""
+    return Image.new("RGB", (280, 280), "white")
+
+
 def _models() -> list[str]:
     from engine.pipelines.handwriting import handwriting_models
     return handwriting_models()
@@ -66,7 +71,7 @@ def add_drawing(drawings: list[dict] | None, label: str, sketch):
     if len(drawings) >= MAX_DRAWINGS:
         raise gr.Error(f"The support set already has {len(drawings)} drawings (the limit).")
     drawings.append({"label": name, "image": _drawing(sketch, f"a drawing of '{name}'")})
-    return _view(drawings)
+    return (*_view(drawings), _blank())  # a clean canvas for the next drawing
 
 
 def clear_drawings(drawings: list[dict] | None = None):
@@ -128,7 +133,7 @@ def build_panel() -> None:
     with gr.Row():
         with gr.Column():
             label = gr.Textbox(label="Symbol name", placeholder="e.g. A")
-            sketch = UploadEditor(label="Draw a support example", type="filepath",
+            sketch = UploadEditor(_blank(), label="Draw a support example", type="filepath",
                                   sources=["upload"], height=280, canvas_size=(280, 280),
                                   brush=gr.Brush(default_size=8, colors=["#000000"],
                                                  color_mode="fixed"))
@@ -139,13 +144,13 @@ def build_panel() -> None:
             summary = gr.Markdown(_view([])[2])
             gallery = gr.Gallery(label="Support drawings", columns=8, height=180)
         with gr.Column():
-            query = UploadEditor(label="Draw the query", type="filepath", sources=["upload"],
+            query = UploadEditor(_blank(), label="Draw the query", type="filepath", sources=["upload"],
                                  height=280, canvas_size=(280, 280),
                                  brush=gr.Brush(default_size=8, colors=["#000000"],
                                                 color_mode="fixed"))
             with gr.Row():
                 model = gr.Dropdown(_models(), value=_models()[0], label="Meta-learned model")
-                steps = gr.Slider(0, 20, value=5, step=1, label="MAML adaptation steps")
+                steps = gr.Slider(0, 20, value=5, step=1, label="MAML steps (MAML models)")
                 step_size = gr.Number(0.4, label="MAML step size", minimum=0.001, maximum=10)
             run = gr.Button("Classify drawing", variant="primary")
             probs = gr.Label(label="Class probabilities")
@@ -159,7 +164,8 @@ def build_panel() -> None:
     gr.Examples([[str(p)] for p in sorted((EXAMPLES / "query").glob("*.png"))], inputs=[query],
                 label="Example queries")
     view = [drawings, gallery, summary]
-    add.click(add_drawing, [drawings, label, sketch], view, api_name="handwriting_add")
+    add.click(add_drawing, [drawings, label, sketch], view + [sketch],
+              api_name="handwriting_add")
     example.click(load_example, [drawings], view, api_name="handwriting_load_example")
     clear.click(clear_drawings, [drawings], view, api_name="handwriting_clear")
     run.click(classify, [drawings, query, model, steps, step_size],

@@ -28,6 +28,9 @@ so and stays on the embedded models."""
 MAX_FILE_SIZE = "25mb"
 #: CPU-heavy calls that may run at once (this demo targets 2-core CPU machines).
 CPU_CONCURRENCY = int(os.environ.get("DEMO_CPU_CONCURRENCY", "2"))
+#: Torch threads per process: CPU_CONCURRENCY requests x 1 thread fill 2 cores without
+#: oversubscribing them (2 requests x 2 threads made every request several times slower).
+TORCH_THREADS = int(os.environ.get("DEMO_TORCH_THREADS", "1"))
 
 
 def build_app() -> gr.Blocks:
@@ -44,7 +47,9 @@ def build_app() -> gr.Blocks:
 
 
 def main() -> None:
+    import torch
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    torch.set_num_threads(TORCH_THREADS)
     build_app().launch(max_file_size=MAX_FILE_SIZE, show_error=True)
 
 

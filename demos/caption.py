@@ -70,7 +70,7 @@ def build() -> None:
                 tags = gr.Label(label="Tags (probability)", num_top_classes=10)
                 heatmap = gr.Image(label="Where the model looked (top tag)", height=280,
                                    interactive=False)
-                details = gr.Markdown()
+                details = gr.Markdown(label="details")
         gr.Examples([[str(p)] for p in sorted(EXAMPLES.glob("*.jpg"))], inputs=[image],
                     label="Example photos")
         button.click(caption_image, [image, model, decoding, seed, top_k],

@@ -193,7 +193,7 @@ def _build_photos() -> None:
                 class_list = gr.Dropdown([], label="Class", interactive=True)
                 remove = gr.Button("Remove class")
                 clear = gr.Button("Clear all")
-            summary = gr.Markdown(_summary([]))
+            summary = gr.Markdown(_summary([]), label="summary")
             gallery = gr.Gallery(label="Support images", columns=6, height=220)
         with gr.Column():
             gr.Markdown("### 2. Query")
@@ -211,7 +211,7 @@ def _build_photos() -> None:
             table = gr.Dataframe(label="All queries", interactive=False,
                                  headers=["query", "prediction"])
             plot = gr.Plot(label="Embedding space")
-            details = gr.Markdown()
+            details = gr.Markdown(label="details")
     gr.Examples([[str(p)] for p in sorted((EXAMPLES / "query").glob("*.jpg"))],
                 inputs=[query_photo], label="Example queries")
     view = [support, gallery, summary, class_list]

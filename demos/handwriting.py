@@ -141,7 +141,7 @@ def build_panel() -> None:
                 add = gr.Button("Add drawing", variant="primary")
                 example = gr.Button("Load example (3 symbols)")
                 clear = gr.Button("Clear")
-            summary = gr.Markdown(_view([])[2])
+            summary = gr.Markdown(_view([])[2], label="summary")
             gallery = gr.Gallery(label="Support drawings", columns=8, height=180)
         with gr.Column():
             query = UploadEditor(_blank(), label="Draw the query", type="filepath", sources=["upload"],
@@ -160,7 +160,7 @@ def build_panel() -> None:
                                      height=200)
                 seen = gr.Image(label="What the model saw (28x28)", height=140,
                                 interactive=False)
-            details = gr.Markdown()
+            details = gr.Markdown(label="details")
     gr.Examples([[str(p)] for p in sorted((EXAMPLES / "query").glob("*.png"))], inputs=[query],
                 label="Example queries")
     view = [drawings, gallery, summary]

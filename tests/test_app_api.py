@@ -57,9 +57,10 @@ def upload_slots(api: dict) -> list[tuple[str, int, bool]]:
 def call_slot(client, api, endpoint: str, index: int, as_list: bool, path):
     from gradio_client import handle_file
     args = [_default(p) for p in api[endpoint]["parameters"]]
-    for i, p in enumerate(api[endpoint]["parameters"]):  # other upload slots: empty
+    for i, p in enumerate(api[endpoint]["parameters"]):  # other upload slots: a good photo
         if p["component"].lower() in UPLOAD_COMPONENTS and i != index:
-            args[i] = [] if p["component"].lower() in LIST_COMPONENTS else None
+            args[i] = upload_value(p["component"], EXAMPLES / "cat.jpg",
+                                   p["component"].lower() in LIST_COMPONENTS)
     args[index] = upload_value(api[endpoint]["parameters"][index]["component"], path, as_list)
     return client.predict(*args, api_name=endpoint)
 
@@ -96,10 +97,9 @@ def test_caption_with_hub_model_offline_says_so_and_still_captions(client):
     assert "cat" in caption and "cannot be reached" in details
 
 
-def test_fewshot_endpoints_build_use_and_clear_a_support_set():
+def test_fewshot_endpoints_build_use_and_clear_a_support_set(app_url):  # noqa: F811
     from gradio_client import Client, handle_file
-    from app_server import current
-    c = Client(current.url, verbose=False)
+    c = Client(app_url, verbose=False)
     gallery, summary, _ = c.predict(api_name="/fewshot_load_example")
     assert len(gallery) == 6 and "2-way 3-shot" in summary
     _, summary, _ = c.predict("dog", [handle_file(str(EXAMPLES / "grace_hopper.jpg"))], None,
@@ -118,11 +118,10 @@ def test_fewshot_endpoints_build_use_and_clear_a_support_set():
     assert gallery == [] and "empty" in summary
 
 
-def test_sessions_do_not_share_support_sets():
+def test_sessions_do_not_share_support_sets(app_url):  # noqa: F811
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
-    from app_server import current
-    a, b = Client(current.url, verbose=False), Client(current.url, verbose=False)
+    a, b = Client(app_url, verbose=False), Client(app_url, verbose=False)
     a.predict(api_name="/fewshot_load_example")
     with pytest.raises(AppError, match="0 class"):
         b.predict([handle_file(str(EXAMPLES / "cat.jpg"))], None, "protonet",

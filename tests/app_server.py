@@ -1,9 +1,7 @@
 """Launch the real app (``python app.py``) in a subprocess for browser and client tests.
 
-    from app_server import app_url          # conftest.py puts tests/ on sys.path
-
     @pytest.mark.browser
-    def test_something(app_url):            # app_url: "http://127.0.0.1:PORT/"
+    def test_something(app_url):    # "http://127.0.0.1:PORT/"; conftest.py imports the fixture
         ...
 
 The server runs offline (HF_HUB_OFFLINE=1) on a free localhost port, once per test session; its
@@ -146,7 +144,7 @@ current: AppServer | None = None
 def app_url() -> Iterator[str]:
     """URL of the app served for this test session, e.g. "http://127.0.0.1:40123/".
 
-    Self-contained, so ``from app_server import app_url`` is all a test module needs; the
+    conftest.py imports it, so every test module shares one server; the
     server object (process, log) is ``app_server.current`` while it runs.
     """
     global current

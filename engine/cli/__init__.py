@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 #: Modules of engine.cli that define sub-commands, in --help order.
-COMMANDS = ["models", "caption", "classify", "train_fewshot", "fewshot_eval", "change", "retrieve"]
+COMMANDS = ["models", "caption", "classify", "train_fewshot", "fewshot_eval", "change", "retrieve", "edit", "segment"]
 
 
 def emit(obj: dict[str, Any]) -> None:

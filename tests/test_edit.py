@@ -1,0 +1,160 @@
+"""Edit by text (embedded editor): instructions, caption + mask, untouched pixels outside the
+region, determinism, refusals, odd images, CLI. Hub paths: tests/test_edit_hub.py."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from cases import ACCEPTED
+from conftest import EXAMPLES, ROOT
+from PIL import Image
+
+from engine.imageio import load_image, load_mask
+from engine.methods.colours import NAMED_COLOURS, rgb_to_lab
+from engine.methods.instruction import BACKGROUND, WHOLE_IMAGE, parse_instruction
+from engine.pipelines.edit import EditPipeline
+
+MASKS = EXAMPLES / "edit"
+
+
+def _arr(img):
+    return np.asarray(img, np.int16)
+
+
+@pytest.mark.parametrize("text,op,target,colour", [
+    ("make the cat red", "recolour", "cat", "red"),
+    ("Remove the coffee cup, please", "remove", "coffee cup", None),
+    ("turn it black and white", "grayscale", WHOLE_IMAGE, None),
+    ("blur the background", "blur", BACKGROUND, None),
+    ("make the flower brighter", "brighten", "flower", None),
+    ("darken the sky", "darken", "sky", None),
+    ("make it look vintage", "sepia", WHOLE_IMAGE, None),
+    ("paint the car GREEN", "recolour", "car", "green"),
+])
+def test_instructions_parse_into_operation_target_and_colour(text, op, target, colour):
+    cmd = parse_instruction(text)
+    assert (cmd.operation, cmd.target, cmd.colour) == (op, target, colour)
+
+
+@pytest.mark.parametrize("text", ["make the cat bigger", "add a hat", "🙂 مرحبا", "12345"])
+def test_text_the_editor_cannot_do_is_refused_with_what_it_can_do(cat_image, text):
+    with pytest.raises(ValueError, match="It can: recolour"):
+        EditPipeline()(cat_image, text)
+
+
+def test_recolour_cat_red_changes_only_the_cat_and_keeps_its_shading(cat_image):
+    r = EditPipeline()(cat_image, "make the cat red")
+    before, after = _arr(cat_image), _arr(r.image)
+    assert r.image.size == cat_image.size and r.operation == "recolour" and r.target == "cat"
+    assert r.changed_fraction_outside == 0.0
+    assert (before[~r.mask] == after[~r.mask]).all()  # byte-identical outside
+    assert 0.25 < r.mask.mean() < 0.9  # the cat fills much of the photo, not all of it
+    lab_b = rgb_to_lab(before[r.mask] / 255.0)
+    lab_a = rgb_to_lab(after[r.mask] / 255.0)
+    red = rgb_to_lab(np.array(NAMED_COLOURS["red"]) / 255.0)
+    hue = np.degrees(np.arctan2(lab_a[:, 2], lab_a[:, 1]))
+    assert abs(np.median(hue) - np.degrees(np.arctan2(red[2], red[1]))) < 10
+    assert np.corrcoef(lab_b[:, 0], lab_a[:, 0])[0, 1] > 0.9  # shading kept
+
+
+def test_blur_the_background_leaves_the_cat_untouched(cat_image):
+    r = EditPipeline()(cat_image, "blur the background")
+    assert r.target == BACKGROUND and 0.05 < r.mask.mean() < 0.75
+    before, after = _arr(cat_image), _arr(r.image)
+    assert (before[~r.mask] == after[~r.mask]).all()
+    gy = lambda a: np.abs(np.diff(a.mean(-1), axis=0))  # noqa: E731
+    inside = r.mask[1:]
+    assert gy(after)[inside].mean() < 0.8 * gy(before)[inside].mean()  # sharpness dropped
+
+
+def test_grayscale_whole_image_and_same_inputs_same_bytes(coffee_image):
+    a = EditPipeline()(coffee_image, "turn it black and white")
+    b = EditPipeline()(coffee_image, "turn it black and white")
+    arr = np.asarray(a.image)
+    assert (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all()
+    assert a.image.tobytes() == b.image.tobytes() and a.changed_fraction > 0.9
+
+
+def test_caption_and_mask_recolours_exactly_the_painted_region():
+    image = load_image(EXAMPLES / "astronaut.jpg").image
+    mask = load_mask(MASKS / "astronaut_helmet_mask.png", size=image.size)
+    r = EditPipeline()(image, "gold", mask)
+    assert r.target == "the painted region" and (r.mask == mask).all()
+    assert r.changed_fraction_outside == 0.0
+    assert (_arr(image)[~mask] == _arr(r.image)[~mask]).all()
+    assert r.changed_fraction <= mask.mean() + 1e-9
+
+
+def test_caption_nothing_fills_the_painted_region_from_its_surroundings():
+    image = load_image(EXAMPLES / "astronaut.jpg").image
+    mask = load_mask(MASKS / "astronaut_shuttle_mask.png", size=image.size)
+    r = EditPipeline()(image, "nothing", mask)
+    assert r.operation == "remove" and r.changed_fraction_outside == 0.0
+    inside = _arr(r.image)[mask].astype(float)
+    assert inside.std(0).mean() < 0.6 * _arr(image)[mask].astype(float).std(0).mean()
+
+
+def test_a_caption_that_needs_new_content_is_refused_in_mask_mode(cat_image):
+    mask = np.zeros(cat_image.size[::-1], bool)
+    mask[50:100, 50:100] = True
+    with pytest.raises(ValueError, match="cannot draw new objects"):
+        EditPipeline()(cat_image, "a dog wearing a hat", mask)
+
+
+def test_an_edit_that_changes_nothing_is_refused_not_returned_as_edited():
+    gray = Image.new("RGB", (32, 24), (90, 90, 90))
+    with pytest.raises(ValueError, match="would not change any pixel"):
+        EditPipeline()(gray, "turn it black and white")
+
+
+def test_bad_masks_and_models_are_refused(cat_image):
+    with pytest.raises(ValueError, match="mask is"):
+        EditPipeline()(cat_image, "red", np.ones((5, 5), bool))
+    with pytest.raises(ValueError, match="empty"):
+        EditPipeline()(cat_image, "red", np.zeros(cat_image.size[::-1], bool))
+    with pytest.raises(ValueError, match="unknown edit model"):
+        EditPipeline()(cat_image, "red", model="dall-e")
+
+
+@pytest.mark.parametrize("name", ["tiny_1x1.png", "odd_9x13.png", "wide_800x45.png",
+                                  "noise_32.png", "exif_orientation6_20x30.jpg"])
+def test_odd_images_keep_their_size(cases_dir, name):
+    assert name in ACCEPTED
+    image = load_image(cases_dir / name).image
+    r = EditPipeline()(image, "make it purple")
+    assert r.image.size == image.size and r.heatmap.size == image.size
+    mask = load_mask(cases_dir / "mask_5x3.png", size=image.size, allow_empty=True)
+    if mask.any():
+        r = EditPipeline()(image, "green", mask)
+        assert r.image.size == image.size and r.changed_fraction_outside == 0.0
+
+
+def test_full_mask_works_and_mismatched_mask_is_resized(cases_dir):
+    image = load_image(cases_dir / "image_10x6.png").image
+    full = load_mask(cases_dir / "mask_full_10x6.png", size=image.size)
+    assert EditPipeline()(image, "make it blue", full).changed_fraction > 0
+    small = load_mask(cases_dir / "mask_5x3.png", size=image.size)
+    assert small.shape == (6, 10)
+
+
+def test_cli_writes_the_edit_and_prints_json(tmp_path):
+    out = tmp_path / "edited.png"
+    run = subprocess.run([sys.executable, "-m", "engine", "edit", str(EXAMPLES / "coffee.jpg"),
+                          "--text", "turn it black and white", "--out", str(out)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert data["operation"] == "grayscale" and 0.9 < data["changed_fraction"] <= 1.0
+    assert Image.open(out).size == Image.open(EXAMPLES / "coffee.jpg").size
+
+
+def test_cli_refuses_text_it_cannot_do_with_one_error_line(tmp_path, capsys):
+    from engine.cli import main
+    status = main(["edit", str(EXAMPLES / "coffee.jpg"), "--text", "make it fly", "--out",
+                   str(tmp_path / "x.png")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith("error:") and "It can:" in err
+    assert not (tmp_path / "x.png").exists()

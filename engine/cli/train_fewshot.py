@@ -23,6 +23,9 @@ def register(sub) -> None:
     p.add_argument("--max-minutes", type=float, default=7.0, help="wall-time budget")
     p.add_argument("--val-checks", type=int, default=5,
                    help="validation checks during training (best weights kept)")
+    p.add_argument("--val-episodes", type=int, default=200, help="episodes per validation check")
+    p.add_argument("--final-val-episodes", type=int, default=600,
+                   help="episodes of the card's validation figure")
     p.add_argument("--inner-steps", type=int, default=2, help="MAML inner steps (training)")
     p.add_argument("--inner-lr", type=float, default=0.4, help="MAML inner step size")
     p.add_argument("--batch-size", type=int, default=64, help="baseline pre-training batch")
@@ -38,6 +41,7 @@ def run(args) -> int:
     cfg = TrainConfig(method=args.method, way=args.way, shot=args.shot, query=args.query,
                       episodes=args.episodes, lr=args.lr, seed=args.seed,
                       max_minutes=args.max_minutes, val_checks=args.val_checks,
+                      val_episodes=args.val_episodes, final_val_episodes=args.final_val_episodes,
                       inner_steps=args.inner_steps,
                       inner_lr=args.inner_lr, batch_size=args.batch_size, threads=args.threads,
                       out=args.out, command="python -m engine " + shlex.join(sys.argv[1:]))

@@ -6,6 +6,10 @@ network to the initialisation, through the inner steps (second order) or around 
 order, FOMAML). Adaptation works on a **copy** of the parameters held in a dict and applied with
 ``torch.func.functional_call``: the shared module is never changed by a call.
 
+Batch normalisation always uses the statistics of the batch at hand (no running statistics), as
+in Finn et al.'s implementation: the support set during adaptation, and the support set together
+with the queries when they are classified, so one query alone is normalised like a batch.
+
 The classification head is set to zero at the start of every task (the "zeroing trick" of Kao,
 Chiu & Chen, ICLR 2022), so a model meta-trained at one N can be adapted to any N; only the
 backbone is meta-learned. Note that with a zero head the first step only moves the head.
@@ -44,6 +48,11 @@ class MAML(FewShotClassifier):
         self.first_order = first_order
         self.fast: dict[str, torch.Tensor] | None = None
         self.inner_losses: list[float] = []
+        self._support: torch.Tensor | None = None
+        for module in self.backbone.modules():  # transductive BN: batch statistics only
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.track_running_stats = False
+                module.running_mean = module.running_var = module.num_batches_tracked = None
 
     def _logits(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         body = {k[len("backbone."):]: v for k, v in params.items() if k.startswith("backbone.")}
@@ -53,7 +62,7 @@ class MAML(FewShotClassifier):
     def process_support_set(self, support: torch.Tensor, labels: torch.Tensor) -> None:
         """Adapt a copy of the parameters to the support set (stored as ``self.fast``)."""
         self.n_way = check_support(support, labels)
-        self.support_labels = labels
+        self.support_labels, self._support = labels, None
         meta = self.training and torch.is_grad_enabled()  # meta-training: keep the graph
         params = {f"backbone.{k}": (v if meta else v.detach().clone().requires_grad_())
                   for k, v in self.backbone.named_parameters()}
@@ -77,20 +86,28 @@ class MAML(FewShotClassifier):
             final = nn.functional.cross_entropy(self._logits(params, support), labels)
         self.inner_losses.append(float(final))
         self.fast = params if meta else {k: v.detach() for k, v in params.items()}
+        self._support = support
         self.support_features = self.embed(support)
+
+    def _with_support(self, params: dict[str, torch.Tensor] | None, x: torch.Tensor):
+        """Run x in one batch with the support set (for BN statistics); (B, ...) -> (B, D)."""
+        body = None if params is None else {
+            k[len("backbone."):]: v for k, v in params.items() if k.startswith("backbone.")}
+        batch = x if self._support is None else torch.cat([self._support, x])
+        feats = (self.backbone(batch) if body is None
+                 else functional_call(self.backbone, body, (batch,)))
+        return feats[batch.shape[0] - x.shape[0]:]
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """(B, ...) -> (B, D) features of the adapted backbone (the meta-learned one before)."""
-        if self.fast is None:
-            return super().embed(x)
-        body = {k[len("backbone."):]: v for k, v in self.fast.items() if k.startswith("backbone.")}
-        return functional_call(self.backbone, body, (x,))
+        return self._with_support(self.fast, x)
 
     def forward(self, query: torch.Tensor) -> torch.Tensor:
-        """(Q, ...) -> (Q, N) logits of the adapted network."""
+        """(Q, ...) -> (Q, N) logits of the adapted network (BN over support + queries)."""
         if self.fast is None:
             raise RuntimeError("call process_support_set() before forward()")
-        return self._logits(self.fast, query)
+        feats = self._with_support(self.fast, query)  # (Q, D)
+        return feats @ self.fast["head.weight"].T + self.fast["head.bias"]
 
 
 @register_method("maml-fo")

@@ -29,8 +29,8 @@ from engine.training.evaluate import evaluate_episodes
 #: Backbone configuration and constructor arguments per method.
 METHOD_SETUP: dict[str, tuple[dict, dict]] = {
     "protonet": ({}, {}),
-    "matching": ({}, {}),
-    "matching-fce": ({}, {"fce_steps": 5}),
+    "matching": ({}, {"scale": 10.0}),
+    "matching-fce": ({}, {"fce_steps": 5, "scale": 10.0}),
     "relation": ({"pools": 2}, {"feature_shape": [64, 7, 7]}),
     "siamese": ({}, {}),
     "maml": ({}, {}),
@@ -57,6 +57,7 @@ class TrainConfig:
         max_minutes: wall-time budget; training stops early when it is spent.
         val_checks: validation checks during training (the best weights are kept).
         val_episodes: episodes per validation check.
+        final_val_episodes: episodes of the validation figure written in the card.
         inner_steps, inner_lr: MAML's inner loop during meta-training.
         batch_size: Baseline pre-training mini-batch.
         threads: torch threads.
@@ -74,6 +75,7 @@ class TrainConfig:
     max_minutes: float = 7.0
     val_checks: int = 5
     val_episodes: int = 200
+    final_val_episodes: int = 600
     inner_steps: int = 2
     inner_lr: float = 0.4
     batch_size: int = 64
@@ -140,7 +142,7 @@ def train_fewshot(cfg: TrainConfig) -> dict:
             break
     wall = time.perf_counter() - t0
     model.load_state_dict(best_state)
-    final = evaluate_episodes(model, val, val_way, cfg.shot, 5, 600, seed=7)
+    final = evaluate_episodes(model, val, val_way, cfg.shot, 5, cfg.final_val_episodes, seed=7)
     out = Path(cfg.out)
     save_checkpoint(model, out, cfg.method, backbone_config, cfg.method_kwargs())
     card = {

@@ -53,3 +53,26 @@ register_model(ModelSpec(
     description="OpenCLIP ViT-B/32 image encoder, LAION-2B (Cherti et al., 2023)",
     preprocess=CLIP_PREPROCESS, weights="hub: laion/CLIP-ViT-B-32-laion2B-s34B-b79K",
     license="MIT", size_mb=605.0))
+
+
+def _ip2p(device: torch.device, dtype: torch.dtype, **kwargs):
+    from engine.models.diffusion import DiffusionEditor
+    return DiffusionEditor.from_pretrained("timbrooks/instruct-pix2pix", "instruct", device,
+                                           dtype, **kwargs)
+
+
+def _sd_inpaint(device: torch.device, dtype: torch.dtype, **kwargs):
+    from engine.models.diffusion import DiffusionEditor
+    return DiffusionEditor.from_pretrained("stable-diffusion-v1-5/stable-diffusion-inpainting",
+                                           "inpaint", device, dtype, **kwargs)
+
+
+register_model(ModelSpec(
+    name="instruct-pix2pix", task="edit", source="hub", factory=_ip2p,
+    description="InstructPix2Pix (Brooks et al., CVPR 2023): edits by instruction, SD 1.5 based",
+    weights="hub: timbrooks/instruct-pix2pix", license="MIT"))
+register_model(ModelSpec(
+    name="sd-inpainting", task="inpaint", source="hub", factory=_sd_inpaint,
+    description="Stable Diffusion 1.5 inpainting (Rombach et al., CVPR 2022): caption + mask",
+    weights="hub: stable-diffusion-v1-5/stable-diffusion-inpainting",
+    license="CreativeML OpenRAIL-M"))

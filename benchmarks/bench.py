@@ -99,6 +99,47 @@ def _fewshot_client(method: str, client):
                           "efficientnet_lite0", api_name="/fewshot_classify")
 
 
+CHANGE_PAIR = (EXAMPLES / "changes" / "moved_cup_before.jpg",
+               EXAMPLES / "changes" / "moved_cup_after.jpg")
+EDIT_IMAGE, EDIT_TEXT = EXAMPLES / "cat.jpg", "make the cat purple"
+
+
+@functools.cache
+def _change_inputs():
+    from engine.imageio import load_image
+    from engine.pipelines.change import ChangePipeline
+    return ChangePipeline(), [load_image(p).image for p in CHANGE_PAIR]
+
+
+def _change_direct():
+    pipe, (before, after) = _change_inputs()
+    return pipe(before, after)
+
+
+def _change_client(client):
+    from gradio_client import handle_file
+    return client.predict(*[handle_file(str(p)) for p in CHANGE_PAIR], "efficientnet_lite0",
+                          api_name="/change")
+
+
+@functools.cache
+def _edit_inputs():
+    from engine.imageio import load_image
+    from engine.pipelines.edit import EditPipeline
+    return EditPipeline(), load_image(EDIT_IMAGE).image
+
+
+def _edit_direct():
+    pipe, image = _edit_inputs()
+    return pipe(image, EDIT_TEXT)
+
+
+def _edit_client(client):
+    from gradio_client import handle_file
+    return client.predict(handle_file(str(EDIT_IMAGE)), EDIT_TEXT, "efficientnet_lite0", 20,
+                          7.5, 1.5, 0, api_name="/edit")
+
+
 _FEWSHOT_NOTE = ("fewshot/*: 2 query photos vs the example cat/coffee support set (3 shots "
                  "each);\n    direct embeds the support set on every call, the app caches its "
                  "features per session\n    (so 'app' p50/p95 exclude support embedding)")
@@ -111,6 +152,12 @@ MAIN_CALLS: dict[str, MainCall] = {
     **{f"fewshot/{m}": MainCall(functools.partial(_fewshot_direct, m),
                                 functools.partial(_fewshot_client, m), _FEWSHOT_NOTE)
        for m in ("protonet", "cosine", "linear")},
+    "change": MainCall(_change_direct, _change_client,
+                       "change: align + pixel/feature difference + naming of "
+                       "assets/examples/changes/moved_cup_*"),
+    "edit": MainCall(_edit_direct, _edit_client,
+                     "edit: 'make the cat purple' on cat.jpg (localise with CAM + superpixels, "
+                     "recolour)"),
 }
 
 

@@ -211,7 +211,9 @@ class ChangePipeline:
         if abs(dx) >= 0.5 or abs(dy) >= 0.5:
             notes.append(f"A camera shift of ({dx:+.1f}, {dy:+.1f}) pixels at {work[0]}x"
                          f"{work[1]} was compensated before comparing.")
-        before_boxes = [[round(v / scale) for v in c.evidence["work_box"]] for c in changes]
+        before_boxes = [[round(v / scale) for v in c.evidence.get("work_box_before",
+                                                                  c.evidence["work_box"])]
+                        for c in changes]  # a moved object: where it was
         after_orig = after.resize(after_size, Image.Resampling.BICUBIC) if after.size != \
             after_size else after
         heat_after = np.roll(heat, (round(-dy), round(-dx)), axis=(0, 1))
@@ -259,7 +261,8 @@ class ChangePipeline:
                             f"{_where(regions[j].box, W, H)[3:]}: \"{name}\".")
             changes.append(Change("moved", sentence, list(regions[j].box), names_b[i],
                                   names_a[j], {"similarity": round(float(s), 3),
-                                               "work_box": list(regions[j].box)}))
+                                               "work_box": list(regions[j].box),
+                                               "work_box_before": list(regions[i].box)}))
         for i, r in enumerate(regions):
             if i in used:
                 continue

@@ -123,7 +123,7 @@ def build() -> None:
         with gr.Row():
             with gr.Column():
                 with gr.Group(visible=True) as instruction_group:
-                    image = UploadImage(label="Image", sources=["upload", "clipboard"],
+                    image = UploadImage(label="Image to edit", sources=["upload", "clipboard"],
                                         height=320)
                     instruction = gr.Textbox("make it blue", label="Instruction", max_lines=2)
                     run_instruction = gr.Button("Edit", variant="primary")

@@ -140,8 +140,20 @@ def test_full_mask_works_and_mismatched_mask_is_resized(cases_dir):
     assert small.shape == (6, 10)
 
 
-def test_cli_writes_the_edit_and_prints_json(tmp_path):
+def test_cli_writes_the_edit_and_prints_json(tmp_path, capsys):
+    from engine.cli import main
     out = tmp_path / "edited.png"
+    status = main(["edit", str(EXAMPLES / "astronaut.jpg"), "--text", "nothing", "--mask",
+                   str(MASKS / "astronaut_shuttle_mask.png"), "--out", str(out)])
+    assert status == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["operation"] == "remove" and data["target"] == "the painted region"
+    assert 0.1 < data["changed_fraction"] < 0.2 and data["changed_fraction_outside"] == 0
+    assert Image.open(out).size == Image.open(EXAMPLES / "astronaut.jpg").size
+
+
+def test_python_m_engine_edit_runs_as_a_program(tmp_path):
+    out = tmp_path / "gray.png"
     run = subprocess.run([sys.executable, "-m", "engine", "edit", str(EXAMPLES / "coffee.jpg"),
                           "--text", "turn it black and white", "--out", str(out)],
                          capture_output=True, text=True, cwd=ROOT, timeout=300)

@@ -1,8 +1,9 @@
 """Relation Networks (Sung, Yang, Zhang, Xiang, Torr & Hospedales, CVPR 2018).
 
 The backbone keeps feature maps (Conv-4 with two pools: 64x7x7 for 28x28 Omniglot). Each class
-feature map is the sum of its support maps; a learned relation module scores the concatenated
-(class, query) maps, and training regresses the score onto 1 (same class) / 0 (MSE loss).
+feature map is the sum (paper) or mean (our default) of its support maps; a learned relation
+module scores the concatenated (class, query) maps, and training regresses the score onto 1
+(same class) / 0 (MSE loss).
 """
 from __future__ import annotations
 
@@ -44,11 +45,18 @@ class RelationNetworks(FewShotClassifier):
         backbone: (B, ...) -> (B, C*H*W) flattened feature maps (Conv4(pools=2)).
         feature_shape: (C, H, W) of those maps.
         hidden: FC size of the relation module.
+        aggregate: how a class's K support maps are combined: "mean" (default here, so a model
+            trained at one K can be used at another) or "sum" (the paper, which trains one
+            model per K).
     """
 
     def __init__(self, backbone: nn.Module | None = None,
-                 feature_shape: tuple[int, int, int] = (64, 7, 7), hidden: int = 8) -> None:
+                 feature_shape: tuple[int, int, int] = (64, 7, 7), hidden: int = 8,
+                 aggregate: str = "mean") -> None:
         super().__init__(backbone)
+        if aggregate not in ("mean", "sum"):
+            raise ValueError(f"aggregate must be 'mean' or 'sum', got {aggregate!r}")
+        self.aggregate = aggregate
         self.feature_shape = tuple(feature_shape)
         C, H, W = self.feature_shape
         self.relation = RelationModule(C, H, hidden)
@@ -56,9 +64,11 @@ class RelationNetworks(FewShotClassifier):
 
     def process_support_set(self, support: torch.Tensor, labels: torch.Tensor) -> None:
         super().process_support_set(support, labels)
-        counts = torch.bincount(labels, minlength=self.n_way).to(self.support_features.dtype)
-        summed = class_means(self.support_features, labels, self.n_way) * counts[:, None]
-        self.class_maps = summed.reshape(self.n_way, *self.feature_shape)  # (N, C, H, W)
+        pooled = class_means(self.support_features, labels, self.n_way)  # (N, C*H*W)
+        if self.aggregate == "sum":
+            counts = torch.bincount(labels, minlength=self.n_way).to(pooled.dtype)
+            pooled = pooled * counts[:, None]
+        self.class_maps = pooled.reshape(self.n_way, *self.feature_shape)  # (N, C, H, W)
 
     def forward(self, query: torch.Tensor) -> torch.Tensor:
         """(Q, ...) -> (Q, N) pre-sigmoid relation scores (sigmoid: relation in [0, 1])."""

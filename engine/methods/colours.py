@@ -1,7 +1,7 @@
 """Named colours for sentences ("changed from orange to blue") and for edits ("make it red").
 
 Names and sRGB values follow the basic colour terms of Berlin & Kay (1969) plus a few common
-ones; naming picks the nearest name in CIELAB (ΔE 1976).
+ones; naming a colour uses HSV hue bins (:func:`colour_name`).
 """
 from __future__ import annotations
 
@@ -17,9 +17,6 @@ NAMED_COLOURS: dict[str, tuple[int, int, int]] = {
     "violet": (140, 80, 200), "gold": (212, 175, 55), "silver": (192, 192, 192),
     "turquoise": (64, 210, 200), "navy": (20, 30, 110), "beige": (225, 205, 165),
 }
-#: Names used when *describing* a colour (no aliases, no rare names).
-_DESCRIBE = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black",
-             "white", "gray", "cyan")
 
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -29,28 +26,30 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     return rgb2lab(arr.reshape(-1, 1, 3)).reshape(arr.shape).astype(np.float32)
 
 
+#: HSV hue bins (degrees, upper bounds) -> basic colour name.
+_HUE_BINS = ((15, "red"), (45, "orange"), (70, "yellow"), (165, "green"), (195, "cyan"),
+             (255, "blue"), (290, "purple"), (345, "pink"), (360, "red"))
+
+
 def colour_name(rgb: np.ndarray | tuple[float, float, float]) -> str:
     """The basic colour name of one sRGB colour in [0, 1].
 
-    Achromatic colours (CIELAB chroma below 15) are named by lightness (black / gray / white);
-    others by the nearest hue angle among the named colours, dark oranges being "brown".
+    Achromatic colours (HSV saturation below 0.2, or value below 0.15) are named by lightness
+    (black / gray / white); others by HSV hue bins (:data:`_HUE_BINS`), dark oranges and
+    yellows being "brown".
     """
-    L, a, b = rgb_to_lab(np.asarray(rgb, np.float64).reshape(1, 3))[0]
-    chroma = float(np.hypot(a, b))
-    if chroma < 15:
-        return "black" if L < 25 else ("white" if L > 85 else "gray")
-    hue = np.degrees(np.arctan2(b, a)) % 360
-    best, best_d = "red", 1e9
-    for name in ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink"):
-        rL, ra, rb = rgb_to_lab(np.array(NAMED_COLOURS[name], np.float64).reshape(1, 3) / 255.0)[0]
-        d = abs((np.degrees(np.arctan2(rb, ra)) % 360 - hue + 180) % 360 - 180)
-        if name == "pink":
-            d += 0 if L > 60 else 30  # pink is a light red / magenta
-        if d < best_d:
-            best, best_d = name, d
-    if best in ("orange", "red", "yellow") and L < 45:
-        return "brown" if best != "red" else "dark red"
-    return best
+    import colorsys
+    r, g, b = (float(np.clip(v, 0, 1)) for v in np.asarray(rgb, np.float64).reshape(3))
+    h, s, v = colorsys.rgb_to_hsv(r, g, b)
+    if v < 0.15:
+        return "black"
+    if s < 0.2:
+        return "white" if v > 0.85 else ("gray" if v > 0.25 else "black")
+    hue = h * 360.0
+    name = next(n for bound, n in _HUE_BINS if hue < bound)
+    if name in ("orange", "yellow") and v < 0.55:
+        return "brown"
+    return name
 
 
 def dominant_colour(pixels: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from engine.runtime import quiet_libraries
 
 quiet_libraries()
 
-from demos import caption, change, edit, fewshot, retrieval  # noqa: E402  (after the library settings)
+from demos import caption, change, edit, fewshot, retrieval, segment  # noqa: E402  (after the library settings)
 
 TITLE = "Vision & Language: a lecture demo"
 INTRO = f"""# {TITLE}
@@ -43,6 +43,7 @@ def build_app() -> gr.Blocks:
             change.build()
             edit.build()
             retrieval.build()
+            segment.build()
     demo.queue(default_concurrency_limit=CPU_CONCURRENCY, max_size=200)
     return demo
 

@@ -1,0 +1,140 @@
+"""Few-shot segmentation tab: paint the object on 1-5 support images, segment it in a query.
+
+Nothing is kept between requests: the support images and painted masks come with every call
+(no shared state). Masks are the editors' painted layers, each read by
+:func:`engine.imageio.load_mask` (opaque = painted, resized nearest to its image).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from demos.common import (UploadEditor, UploadImage, handle_errors, hub_or_embedded,
+                          notes_markdown, user_image)
+from engine.imageio import ImageInputError, load_mask
+from engine.pipelines.segment import (EMBEDDED_SEGMENTER, MAX_SUPPORT, SegmentPipeline,
+                                      segment_models)
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "assets" / "examples" / "segment"
+_pipeline = SegmentPipeline()
+
+
+def support_pair(value, k: int) -> tuple[Image.Image, np.ndarray, list[str]] | None:
+    """Decode support editor ``k`` (1-based): (image, mask, notes), or None if it is unused.
+
+    A painted layer that is empty is refused (the message names the support); an editor value
+    with no layer at all (an API call sending only the image) means the whole image is the
+    object, and the notes say so.
+
+    Raises:
+        gr.Error: a bad image or layer file, or nothing painted.
+    """
+    if not isinstance(value, dict) or not (value.get("background") or value.get("composite")):
+        return None
+    img, notes = user_image(value.get("background") or value.get("composite"),
+                            f"support image {k}")
+    layers = [x for x in (value.get("layers") or []) if x is not None]
+    if not layers:
+        notes.append(f"Support image {k} came without a mask layer: the whole image is taken "
+                     f"as the object.")
+        return img, np.ones((img.height, img.width), bool), notes
+    mask = np.zeros((img.height, img.width), bool)
+    for j, layer in enumerate(layers, start=1):
+        try:
+            mask |= load_mask(layer, size=img.size, name=f"support {k} mask layer {j}",
+                              allow_empty=True)
+        except ImageInputError as exc:
+            raise gr.Error(f"Support {k}: {exc}") from None
+    if not mask.any():
+        raise gr.Error(f"Support {k}: its mask is empty. Paint over the object on support "
+                       f"image {k} (or clear that image).")
+    return img, mask, notes
+
+
+@handle_errors
+def segment(s1, s2, s3, s4, s5, query, model: str = EMBEDDED_SEGMENTER,
+            threshold: float = 0.5):
+    """Segment the painted object in the query image.
+
+    Args:
+        s1..s5: support editor values ({"background", "layers", "composite"}; unused: None).
+        query: query image upload.
+        model: encoder name; threshold: foreground probability cut in (0, 1).
+
+    Returns:
+        (overlay image, similarity heatmap, area markdown).
+    """
+    support, notes = [], []
+    for k, value in enumerate((s1, s2, s3, s4, s5), start=1):
+        pair = support_pair(value, k)
+        if pair:
+            support.append(pair[:2])
+            notes += pair[2]
+    if not support:
+        raise gr.Error("Upload at least one support image and paint the object on it.")
+    image, qnotes = user_image(query, "the query image")
+    model, note = hub_or_embedded(model, EMBEDDED_SEGMENTER)
+    notes += qnotes + ([note] if note else [])
+    result = _pipeline(support, image, model=model, threshold=float(threshold))
+    area = (f"**Predicted area:** {100 * result.foreground_fraction:.1f} % of the query "
+            f"({result.foreground_pixels:,} of {result.mask.size:,} pixels, "
+            f"{image.width}x{image.height})\n\n**Model:** `{result.model}` · {len(support)} "
+            f"support image(s) · {result.ms:.0f} ms")
+    notes += result.notes
+    return result.overlay, result.heatmap, area + ("\n\n" + notes_markdown(notes) if notes else "")
+
+
+def load_example():
+    """The bundled example: support 1 with its mask as a painted layer, and the query."""
+    support = Image.open(EXAMPLE / "support.jpg").convert("RGB")
+    mask = np.asarray(Image.open(EXAMPLE / "support_mask.png").convert("L")) >= 128
+    layer = np.zeros(mask.shape + (4,), np.uint8)
+    layer[mask] = (255, 0, 0, 255)
+    editor = {"background": support, "layers": [Image.fromarray(layer, "RGBA")],
+              "composite": None}
+    return (editor, *[None] * (MAX_SUPPORT - 1), str(EXAMPLE / "query.jpg"))
+
+
+def build() -> None:
+    """Add the Few-shot segmentation tab to the current Blocks."""
+    with gr.Tab("Few-shot segmentation", id="segment"):
+        gr.Markdown(
+            "Upload one to five **support** images and paint the object on each; the object is "
+            "then found in the **query**. Support features inside the painted mask are averaged "
+            "into an object prototype, outside it into a background prototype (masked average "
+            "pooling); every query position is labelled by cosine similarity to the two "
+            "(PANet, ICCV 2019), refined with prototypes from the query's own confident areas.")
+        with gr.Row():
+            with gr.Column():
+                editors = []
+                with gr.Tabs():
+                    for k in range(1, MAX_SUPPORT + 1):
+                        with gr.Tab(f"Support {k}"):
+                            editors.append(UploadEditor(
+                                label=f"Support image {k}: upload, then paint the object",
+                                type="filepath", sources=["upload", "clipboard"], format="png",
+                                layers=False, height=320,
+                                brush=gr.Brush(colors=["#ff0000"], color_mode="fixed",
+                                               default_size=18)))
+                query = UploadImage(label="Query image", height=260,
+                                    sources=["upload", "clipboard"])
+                with gr.Row():
+                    model = gr.Dropdown(segment_models(), value=EMBEDDED_SEGMENTER,
+                                        label="Encoder")
+                    threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05,
+                                          label="Object probability threshold")
+                with gr.Row():
+                    button = gr.Button("Segment", variant="primary")
+                    example = gr.Button("Load the example (horse)")
+            with gr.Column():
+                overlay = gr.Image(label="Predicted mask on the query", interactive=False,
+                                   height=300)
+                heatmap = gr.Image(label="Similarity to the object prototype",
+                                   interactive=False, height=300)
+                area = gr.Markdown()
+        button.click(segment, [*editors, query, model, threshold], [overlay, heatmap, area],
+                     api_name="segment", concurrency_id="cpu")
+        example.click(load_example, None, [*editors, query], api_name="segment_load_example")

@@ -24,6 +24,7 @@ PAIRS = {
     "recoloured_dahlia": "recoloured",
     "moved_cup": "moved",
     "replaced_helmet": "replaced",
+    "added_flower_shifted": "added",
     "nochange_cat_shift": "none",
     "nochange_temple_shift": "none",
 }
@@ -86,6 +87,14 @@ def _shifted(img: Image.Image, shift: tuple[int, int], gain: float, offset: floa
     return before, Image.fromarray(arr.round().clip(0, 255).astype(np.uint8))
 
 
+def _shifted_pair(before: Image.Image, after: Image.Image, shift: tuple[int, int], gain: float,
+                  offset: float) -> tuple[Image.Image, Image.Image]:
+    """A changed pair seen through a camera shift and a lighting change as well."""
+    b, _ = _shifted(before, shift, 1.0, 0.0)
+    _, a = _shifted(after, shift, gain, offset)
+    return b, a
+
+
 def make_pairs() -> dict[str, tuple[Image.Image, Image.Image]]:
     """All pairs, name -> (before, after)."""
     flower, coffee = _open("flower.jpg"), _open("coffee.jpg")
@@ -100,6 +109,8 @@ def make_pairs() -> dict[str, tuple[Image.Image, Image.Image]]:
         "moved_cup": (_paste(temple, cup, (80, 50)), _paste(temple, cup, (560, 48))),
         "replaced_helmet": (astronaut, _paste(astronaut, _cutout(flower, (304, 224), 140, 95),
                                                (395, 425))),
+        "added_flower_shifted": _shifted_pair(rocket, _paste(rocket, dahlia, (470, 300)),
+                                              (6, 4), 0.85, 5.0),
         "nochange_cat_shift": _shifted(cat, (7, 5), 1.18, 6.0),
         "nochange_temple_shift": _shifted(temple, (4, 3), 0.82, -4.0),
     }

@@ -140,6 +140,61 @@ def _edit_client(client):
                           7.5, 1.5, 0, api_name="/edit")
 
 
+RETRIEVE_IMAGE, RETRIEVE_TEXT = EXAMPLES / "cat.jpg", "in black and white"
+SEGMENT = EXAMPLES / "segment"
+
+
+@functools.cache
+def _retrieve_inputs():
+    from engine.imageio import load_image
+    from engine.pipelines.gallery_index import index_folder
+    from engine.pipelines.retrieval import RetrievalPipeline
+    index, _ = index_folder(ROOT / "assets" / "galleries" / "default")
+    return RetrievalPipeline(), index, load_image(RETRIEVE_IMAGE).image
+
+
+def _retrieve_direct():
+    pipe, index, image = _retrieve_inputs()
+    return pipe(image, RETRIEVE_TEXT, index=index, top_k=10)
+
+
+def _retrieve_client(client):
+    from gradio_client import handle_file
+    return client.predict(handle_file(str(RETRIEVE_IMAGE)), RETRIEVE_TEXT, 0.5, 10,
+                          "efficientnet_lite0", api_name="/retrieve")
+
+
+@functools.cache
+def _segment_inputs():
+    from engine.imageio import load_image, load_mask
+    from engine.pipelines.segment import SegmentPipeline
+    support = load_image(SEGMENT / "support.jpg").image
+    return (SegmentPipeline(), [(support, load_mask(SEGMENT / "support_mask.png",
+                                                    size=support.size))],
+            load_image(SEGMENT / "query.jpg").image)
+
+
+def _segment_direct():
+    pipe, support, query = _segment_inputs()
+    return pipe(support, query)
+
+
+def _segment_client(client):
+    import tempfile
+
+    from gradio_client import handle_file
+    from PIL import Image
+    mask = np.asarray(Image.open(SEGMENT / "support_mask.png").convert("L")) >= 128
+    layer = np.zeros(mask.shape + (4,), np.uint8)
+    layer[mask] = (255, 0, 0, 255)
+    path = Path(tempfile.gettempdir()) / "bench_segment_layer.png"
+    Image.fromarray(layer, "RGBA").save(path)
+    editor = {"background": handle_file(str(SEGMENT / "support.jpg")),
+              "layers": [handle_file(str(path))], "composite": None}
+    return client.predict(editor, None, None, None, None, handle_file(str(SEGMENT / "query.jpg")),
+                          "efficientnet_lite0", 0.5, api_name="/segment")
+
+
 _FEWSHOT_NOTE = ("fewshot/*: 2 query photos vs the example cat/coffee support set (3 shots "
                  "each);\n    direct embeds the support set on every call, the app caches its "
                  "features per session\n    (so 'app' p50/p95 exclude support embedding)")
@@ -158,6 +213,11 @@ MAIN_CALLS: dict[str, MainCall] = {
     "edit": MainCall(_edit_direct, _edit_client,
                      "edit: 'make the cat purple' on cat.jpg (localise with CAM + superpixels, "
                      "recolour)"),
+    "retrieve": MainCall(_retrieve_direct, _retrieve_client,
+                         "retrieve: cat.jpg + 'in black and white' against the bundled "
+                         "284-image gallery (index cached)"),
+    "segment": MainCall(_segment_direct, _segment_client,
+                        "segment: PANet, 1 support (horse example) -> query, 448 px short side"),
 }
 
 

@@ -334,3 +334,16 @@ def test_fewshot_eval_cli_on_runs_prints_a_json_accuracy_last(handwriting, tmp_p
     assert len(lines) == 3
     last = json.loads(lines[-1])
     assert 0 <= last["accuracy"] <= 1 and last["runs"] == 2
+
+
+def test_handwriting_models_list_the_default_first_and_hide_the_nk_variants(handwriting):
+    from engine.models.omniglot_zoo import DEFAULT_HANDWRITING_MODEL
+    names = handwriting.handwriting_models()
+    assert names[0] == DEFAULT_HANDWRITING_MODEL
+    assert not any(n.endswith(("-5w1s", "-5w5s", "-20w1s", "-20w5s")) for n in names)
+    assert set(names) <= set(handwriting.handwriting_models(include_variants=True))
+
+
+def test_unknown_handwriting_model_lists_the_valid_ones(handwriting):
+    with pytest.raises(ValueError, match="unknown handwriting model 'nope'; valid: omniglot-"):
+        handwriting.classify_handwriting([sketch(), sketch()], ["A", "B"], [sketch()], "nope")

@@ -11,6 +11,7 @@ embeddings gives the 2-D picture; MAML models also report the support loss per a
 """
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,9 +62,15 @@ class HandwritingResult:
     ms: float
 
 
-def handwriting_models() -> list[str]:
-    """Registered Omniglot few-shot models, the default first."""
-    names = list_models(task="fewshot")
+def handwriting_models(include_variants: bool = False) -> list[str]:
+    """Registered Omniglot few-shot models, the default first.
+
+    Args:
+        include_variants: also list the ProtoNets trained at other (N, K) for the
+            train/test-mismatch table (``omniglot-protonet-5w1s`` ...), hidden from the UI.
+    """
+    names = [n for n in list_models(task="fewshot")
+             if include_variants or not re.search(r"-\d+w\d+s$", n)]
     return sorted(names, key=lambda n: (n != DEFAULT_HANDWRITING_MODEL, n))
 
 
@@ -157,7 +164,7 @@ def classify_handwriting(support_images: Sequence[Image.Image], support_labels: 
     """
     if model not in list_models(task="fewshot"):
         raise ValueError(f"unknown handwriting model {model!r}; valid: "
-                         f"{', '.join(handwriting_models())}")
+                         f"{', '.join(handwriting_models(include_variants=True))}")
     names, index = validate_labels(support_labels, len(support_images), classes)
     if len(support_images) > MAX_SUPPORT:
         raise ValueError(f"{len(support_images)} support images; at most {MAX_SUPPORT}")

@@ -21,4 +21,4 @@ register_model(ModelSpec(
     name="smp-convnext-tiny", task="segmentation", source="hub", factory=_convnext,
     description="ConvNeXt-Tiny (IN-12k -> IN-1k) as an smp encoder, for few-shot segmentation",
     preprocess=CONVNEXT_PREPROCESS, weights="hub: timm/convnext_tiny.in12k_ft_in1k",
-    license="Apache-2.0", size_mb=114.0))
+    license="Apache-2.0", size_mb=111.3))

@@ -103,6 +103,12 @@ def edit_masked(editor, caption: str, model: str = EMBEDDED_MODEL, steps: int = 
     if mask is None:
         notes.append("Nothing was painted, so the caption was applied to the whole image as an "
                      "instruction.")
+        try:
+            return _run(img, caption, None, notes, model, steps, guidance, image_guidance,
+                        seed, progress)
+        except ValueError as exc:
+            raise gr.Error(f"Nothing was painted: paint the region to change with the brush, "
+                           f"or write an instruction for the whole image. ({exc})") from None
     return _run(img, caption, mask, notes, model, steps, guidance, image_guidance, seed,
                 progress)
 

@@ -5,8 +5,9 @@ Every operation maps an (H, W, 3) uint8 image and an (H, W) bool region to a new
 outside it, so nothing outside the region changes (the complaint against inpainting pipelines
 that re-encode the whole image).
 
-* recolour: in CIELAB, keep L* (the shading) and replace a*, b* (hue and chroma) by the named
-  colour's; achromatic targets (black / white / gray) remap L* instead.
+* recolour: in CIELAB, keep L* (the shading) and replace a*, b* by the named colour's hue, its
+  chroma scaled by 0.45-1.0 following the original chroma (pale parts stay paler); achromatic
+  targets (black / white / gray) remap L* instead.
 * remove: biharmonic inpainting (Damelin & Hoang, "On Surface Completion and Image Inpainting by
   Biharmonic Functions", 2018; ``skimage.restoration.inpaint_biharmonic``) of the region grown by
   a few pixels, solved on a crop downscaled to at most 160 px and upsampled back.
@@ -63,7 +64,12 @@ def recolour(image: np.ndarray, colour: str) -> np.ndarray:
         lab[..., 0] = lo + (L - L.min()) / span * (hi - lo)
         lab[..., 1:] = 0.0
     else:
-        lab[..., 1], lab[..., 2] = target[1], target[2]
+        # hue from the target; chroma follows the original's, so near-white highlights and
+        # pale parts stay paler (a dye, not a coat of paint)
+        chroma = np.hypot(lab[..., 1], lab[..., 2])
+        ref = max(float(np.percentile(chroma, 90)), 1.0)
+        strength = 0.45 + 0.55 * np.clip(chroma / ref, 0.0, 1.0)
+        lab[..., 1], lab[..., 2] = target[1] * strength, target[2] * strength
         # a dark object stays dark, but is lifted enough for the new hue to show
         lab[..., 0] = np.maximum(L, 0.6 * L + 0.4 * target[0])
     return _to_uint8(_lab2rgb(lab))

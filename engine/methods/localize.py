@@ -5,7 +5,8 @@ the object's outline with SLIC superpixels (Achanta et al., TPAMI 2012).
 The CAM of the matched classes is averaged inside each superpixel; superpixels with a high CAM
 are the object, those with a low CAM background, and the uncertain ones in between join the side
 whose colours (mean CIELAB) they match, a superpixel version of GrabCut's colour models (Rother
-et al., SIGGRAPH 2004); the connected part holding the CAM peak is the object (holes filled). "The background" is the complement of the image's most probable object.
+et al., SIGGRAPH 2004); then neighbours of the same colour join (region growing, 3 rings), and
+the connected part holding the CAM peak is the object (holes filled). "The background" is the complement of the image's most probable object.
 """
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ SURE_OBJECT = 0.6
 #: An uncertain superpixel joins the object if its colour distance to the object is below
 #: this times its distance to the background (> 1 favours the object).
 FG_BIAS = 1.3
+#: Region growing: colour difference (CIELAB ΔE) and smallest CAM fraction for a neighbouring
+#: superpixel to join the object.
+GROW_DELTA_E, GROW_MIN_CAM = 10.0, 0.08
 #: Long side (pixels) at which superpixels are computed.
 SEGMENT_SIDE = 320
 _lock = threading.Lock()
@@ -107,6 +111,26 @@ def _cam(image: Image.Image, classes: list[int] | None) -> tuple[np.ndarray, tor
     return np.nan_to_num(cam.numpy().astype(np.float32)), probs
 
 
+def _grow(segments: np.ndarray, colours: np.ndarray, means: np.ndarray, chosen: np.ndarray,
+          rounds: int = 3) -> np.ndarray:
+    """Region growing over superpixels: a neighbour of the object whose mean colour is within
+    ``GROW_DELTA_E`` (CIELAB) of an adjacent object superpixel, and whose CAM is not negligible
+    (>= ``GROW_MIN_CAM``), joins it; up to ``rounds`` rings."""
+    pairs = np.concatenate([np.stack([segments[:, :-1].ravel(), segments[:, 1:].ravel()], 1),
+                            np.stack([segments[:-1].ravel(), segments[1:].ravel()], 1)])
+    pairs = np.unique(pairs[pairs[:, 0] != pairs[:, 1]], axis=0)
+    pairs = np.concatenate([pairs, pairs[:, ::-1]])  # (P, 2) both directions
+    close = np.linalg.norm(colours[pairs[:, 0]] - colours[pairs[:, 1]], axis=1) < GROW_DELTA_E
+    chosen = chosen.copy()
+    for _ in range(rounds):
+        src, dst = pairs[:, 0], pairs[:, 1]
+        join = chosen[src] & ~chosen[dst] & close & (means[dst] >= GROW_MIN_CAM)
+        if not join.any():
+            break
+        chosen[dst[join]] = True
+    return chosen
+
+
 def refine(image: Image.Image, cam: np.ndarray, keep: float = CAM_KEEP) -> np.ndarray:
     """CAM -> object mask following superpixel outlines.
 
@@ -142,6 +166,7 @@ def refine(image: Image.Image, cam: np.ndarray, keep: float = CAM_KEEP) -> np.nd
         d_fg = np.where(sure_fg[None], d, np.inf).min(1)
         d_bg = np.where(sure_bg[None], d, np.inf).min(1)
         chosen_sp[unknown] = d_fg < FG_BIAS * d_bg
+    chosen_sp = _grow(segments, colours, means, chosen_sp)
     chosen = chosen_sp[segments]
     labels, _ = ndimage.label(chosen)
     peak = labels[np.unravel_index(np.argmax(np.where(chosen, heat, -1)), heat.shape)]

@@ -69,3 +69,15 @@ def test_inpainting_without_a_mask_and_bad_steps_are_refused(editors, cat_image)
     with use_model("instruct-pix2pix", editors["instruct-pix2pix"]):
         with pytest.raises(ValueError, match="steps"):
             EditPipeline()(cat_image, "make it red", model="instruct-pix2pix", steps=0)
+
+
+def test_two_concurrent_requests_on_one_pipeline_match_sequential_results(editors, cat_image):
+    from concurrent.futures import ThreadPoolExecutor
+    with use_model("instruct-pix2pix", editors["instruct-pix2pix"]):
+        def run(seed):
+            return EditPipeline()(cat_image, "make it red", model="instruct-pix2pix", seed=seed,
+                                  steps=2).image.tobytes()
+        sequential = [run(5), run(6)]
+        with ThreadPoolExecutor(2) as pool:
+            concurrent = list(pool.map(run, [5, 6]))
+    assert concurrent == sequential

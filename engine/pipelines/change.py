@@ -182,7 +182,7 @@ class ChangePipeline:
         notes: list[str] = []
         t0 = time.perf_counter()
         W0, H0 = before.size
-        after_size = after.size
+        after_input, after_size = after, after.size
         if after.size != before.size:
             notes.append(f"The after image ({after.size[0]}x{after.size[1]}) was resized to the "
                          f"before image's size ({W0}x{H0}) for the comparison.")
@@ -214,11 +214,9 @@ class ChangePipeline:
         before_boxes = [[round(v / scale) for v in c.evidence.get("work_box_before",
                                                                   c.evidence["work_box"])]
                         for c in changes]  # a moved object: where it was
-        after_orig = after.resize(after_size, Image.Resampling.BICUBIC) if after.size != \
-            after_size else after
         heat_after = np.roll(heat, (round(-dy), round(-dx)), axis=(0, 1))
         over_b = overlay_heatmap(before, heat, vrange=(0.0, 1.0))
-        over_a = overlay_heatmap(after_orig, heat_after, vrange=(0.0, 1.0))
+        over_a = overlay_heatmap(after_input, heat_after, vrange=(0.0, 1.0))
         return ChangeResult(changes, caption, draw_boxes(over_b, before_boxes),
                             draw_boxes(over_a, [c.box for c in changes]), heat, model, ms,
                             al.shift, notes)

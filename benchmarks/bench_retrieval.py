@@ -10,6 +10,9 @@
 * end to end: :class:`engine.pipelines.retrieval.RetrievalPipeline` on the synthetic index;
 * indexing: decode + encode M images of the bundled gallery (images per second).
 
+``--examples`` instead prints, for each bundled retrieval example, the ranks (top 10) of the
+gallery images that satisfy its text (SOURCES.csv rows matching the example's pattern).
+
 Times are wall milliseconds, p50 / p95 over ``--repeats`` runs after one warm-up.
 """
 from __future__ import annotations
@@ -109,6 +112,27 @@ def format_report(res: dict) -> str:
     return "\n".join(lines)
 
 
+def example_ranks() -> list[dict]:
+    """Rank of the first gallery images satisfying each bundled example's text (top 10)."""
+    import csv
+    import re
+
+    from engine.imageio import load_image
+    from engine.pipelines.gallery_index import index_folder
+    from engine.pipelines.retrieval import RetrievalPipeline
+    rows = {r["file"]: " ".join(r.values()) for r in csv.DictReader(open(GALLERY / "SOURCES.csv"))}
+    index, _ = index_folder(GALLERY)
+    out = []
+    for e in json.loads((ROOT / "assets" / "galleries" / "examples.json").read_text()):
+        res = RetrievalPipeline()(load_image(ROOT / e["reference"]).image, e["text"],
+                                  index=index, weight=e["weight"], top_k=10)
+        names = [Path(m.path).name for m in res.results]
+        out.append({"reference": e["reference"], "text": e["text"], "weight": e["weight"],
+                    "ranks": [i + 1 for i, n in enumerate(names)
+                              if re.search(e["satisfies"], rows[n])], "top1": names[0]})
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_retrieval",
                                      description=__doc__,
@@ -116,7 +140,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--index-images", type=int, default=64)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--examples", action="store_true",
+                        help="only print where the bundled examples' true answers rank")
     args = parser.parse_args(argv)
+    if args.examples:
+        for row in example_ranks():
+            print(json.dumps(row))
+        return
     res = run(args.repeats, args.index_images)
     print(format_report(res))
     if args.out:

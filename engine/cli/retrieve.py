@@ -36,7 +36,7 @@ def run(args) -> int:
     reference = load_image(args.reference)
     index, notes = index_folder(args.gallery, args.model)
     result = RetrievalPipeline()(reference.image, args.text, index=index, weight=args.weight,
-                                 top_k=min(args.top_k, 100) if args.top_k >= 1 else args.top_k,
+                                 top_k=args.top_k,
                                  reference_hash=image_digest(args.reference))
     out = result.to_json()
     out["notes"] = list(reference.notes) + notes + out["notes"]

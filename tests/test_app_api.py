@@ -77,7 +77,8 @@ def test_every_tab_has_upload_slots(api):
     slots = upload_slots(api)
     endpoints = {s[0] for s in slots}
     assert {"/caption", "/fewshot_add_class", "/fewshot_classify", "/handwriting_add",
-            "/handwriting_classify", "/change", "/edit", "/edit_masked"} <= endpoints
+            "/handwriting_classify", "/change", "/edit", "/edit_masked", "/retrieve",
+            "/retrieval_index_gallery", "/segment"} <= endpoints
 
 
 def test_caption_api_names_the_cat(client):

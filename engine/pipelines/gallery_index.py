@@ -93,11 +93,21 @@ def embed_images(images: list[Image.Image], model: str = EMBEDDED_RETRIEVER
 
 
 @torch.no_grad()
-def embed_text(text: str, model: str = EMBEDDED_RETRIEVER) -> np.ndarray:
-    """Embed cleaned text into the semantic space of ``model`` -> (Ds,) float32 unit vector."""
+def embed_text(text: str, model: str = EMBEDDED_RETRIEVER, notes: list[str] | None = None
+               ) -> np.ndarray:
+    """Embed cleaned text into the semantic space of ``model`` -> (Ds,) float32 unit vector.
+
+    If the text is longer than the text encoder's context it is cut there (the end-of-text
+    token kept) and, when ``notes`` is given, a note for the user is appended to it.
+    """
     _check_model(model)
     if model == EMBEDDED_RETRIEVER:
-        emb = get_model("minilm").encode([text]).embeddings[0]
+        out = get_model("minilm").encode([text])
+        emb = out.embeddings[0]
+        if out.truncated[0] and notes is not None:
+            from engine.models.minilm import MAX_TOKENS
+            notes.append(f"The text is longer than the text encoder's {MAX_TOKENS} tokens; "
+                         f"only its beginning was used.")
     else:
         emb = get_model(model).encode_text([text])[0]
     return np.nan_to_num(emb.float().numpy()).astype(np.float32)

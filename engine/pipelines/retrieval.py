@@ -135,7 +135,7 @@ class RetrievalPipeline:
         visual_sim = index.visual @ ref["visual"][0]  # (N,)
         semantic = None
         if mod.content:
-            semantic = index.semantic @ embed_text(mod.content, index.model)  # (N,)
+            semantic = index.semantic @ embed_text(mod.content, index.model, notes)  # (N,)
         elif not mod.attributes:
             notes.append("The text names nothing to look for (no object and no 'black and "
                          "white' / 'at night' style attribute): ranked by similarity to the "

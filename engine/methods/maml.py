@@ -86,8 +86,7 @@ class MAML(FewShotClassifier):
             final = nn.functional.cross_entropy(self._logits(params, support), labels)
         self.inner_losses.append(float(final))
         self.fast = params if meta else {k: v.detach() for k, v in params.items()}
-        self._support = support
-        self.support_features = self.embed(support)
+        self._support = support  # (support features for a plot: call embed(support))
 
     def _with_support(self, params: dict[str, torch.Tensor] | None, x: torch.Tensor):
         """Run x in one batch with the support set (for BN statistics); (B, ...) -> (B, D)."""

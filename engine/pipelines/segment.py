@@ -119,16 +119,20 @@ class SegmentPipeline:
                 raise ValueError(f"support mask {i} is empty: paint at least a few pixels "
                                  f"of the object on support image {i}.")
 
-    def _pairs(self, support, model):
+    def support_tensors(self, support: list[tuple[Image.Image, np.ndarray]], model: str
+                        ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(image (1, 3, H', W') normalised, mask (H', W') bool) per support pair, at the
+        encoder's input size; a mask that vanishes when shrunk keeps one pixel."""
         pairs = []
         for img, mask in support:
             x = self.tensor(img, model)
             m = Image.fromarray(np.asarray(mask, dtype=np.uint8) * 255).resize(
                 (x.shape[3], x.shape[2]), Image.Resampling.NEAREST)
             m = torch.from_numpy(np.asarray(m) >= 128)
-            if not m.any():  # a few painted pixels can vanish when shrunk: keep the nearest one
-                ys, xs = np.nonzero(np.asarray(mask))
-                m[int(ys[0] * x.shape[2] / mask.shape[0]), int(xs[0] * x.shape[3] / mask.shape[1])] = True
+            ys, xs = np.nonzero(np.asarray(mask))
+            if not m.any() and len(ys):  # a few painted pixels vanished when shrunk: keep one
+                m[int(ys[0] * x.shape[2] / mask.shape[0]),
+                  int(xs[0] * x.shape[3] / mask.shape[1])] = True
             pairs.append((x, m))
         return pairs
 
@@ -157,7 +161,7 @@ class SegmentPipeline:
             raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
         panet = self.panet(model)  # loads the model outside the timed part
         t0 = time.perf_counter()
-        protos = panet.prototypes([self._pairs(support, model)])
+        protos = panet.prototypes([self.support_tensors(support, model)])
         probs, sims = panet(self.tensor(image, model), protos, (image.height, image.width))
         prob = probs[1].numpy().astype(np.float32)  # (H, W)
         sim = sims[0].numpy().astype(np.float32)

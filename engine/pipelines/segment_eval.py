@@ -85,7 +85,7 @@ def evaluate(data_dir: str | Path, way: int = 1, shot: int = 1, episodes: int = 
         for c in classes:
             picks = rng.choice(len(pairs[c]), shot + 1, replace=False)
             shots = [item(*pairs[c][i]) for i in picks[:shot]]
-            support.append(pipe._pairs(shots, model))
+            support.append(pipe.support_tensors(shots, model))
             queries.append(item(*pairs[c][picks[-1]]))
         protos = panet.prototypes(support)
         for k, (c, (img, true)) in enumerate(zip(classes, queries)):

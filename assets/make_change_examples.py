@@ -27,6 +27,7 @@ PAIRS = {
     "added_flower_shifted": "added",
     "nochange_cat_shift": "none",
     "nochange_temple_shift": "none",
+    "nochange_coffee_rotated": "none",
 }
 
 
@@ -87,6 +88,18 @@ def _shifted(img: Image.Image, shift: tuple[int, int], gain: float, offset: floa
     return before, Image.fromarray(arr.round().clip(0, 255).astype(np.uint8))
 
 
+def _rotated(img: Image.Image, degrees: float, gain: float, offset: float
+             ) -> tuple[Image.Image, Image.Image]:
+    """Two views of one photo: the second turned by ``degrees`` about a point off the centre,
+    shifted a few pixels and re-lit (gain, offset); both cropped 20 px inside the border."""
+    w, h = img.size
+    before = img.crop((20, 20, w - 20, h - 20))
+    turned = img.rotate(degrees, resample=Image.Resampling.BICUBIC, center=(w / 2 + 10, h / 2))
+    after = turned.crop((24, 18, w - 16, h - 22))
+    arr = np.asarray(after, dtype=np.float32) * gain + offset
+    return before, Image.fromarray(arr.round().clip(0, 255).astype(np.uint8))
+
+
 def _shifted_pair(before: Image.Image, after: Image.Image, shift: tuple[int, int], gain: float,
                   offset: float) -> tuple[Image.Image, Image.Image]:
     """A changed pair seen through a camera shift and a lighting change as well."""
@@ -113,6 +126,7 @@ def make_pairs() -> dict[str, tuple[Image.Image, Image.Image]]:
                                               (6, 4), 0.85, 5.0),
         "nochange_cat_shift": _shifted(cat, (7, 5), 1.18, 6.0),
         "nochange_temple_shift": _shifted(temple, (4, 3), 0.82, -4.0),
+        "nochange_coffee_rotated": _rotated(coffee, 1.5, 1.1, 0.0),
     }
     assert set(pairs) == set(PAIRS)
     return pairs

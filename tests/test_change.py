@@ -141,3 +141,16 @@ def test_cli_missing_file_is_one_error_line(capsys):
     status = main(["change", str(CHANGES / "x.jpg"), str(CHANGES / "removed_shuttle_after.jpg")])
     err = capsys.readouterr().err
     assert status == 2 and err.startswith("error:") and "not found" in err
+
+
+def test_a_change_is_still_found_through_a_small_camera_rotation():
+    from make_change_examples import _cutout, _open, _paste, _rotated
+    rocket = _open("rocket.jpg")
+    pasted = _paste(rocket, _cutout(_open("flower.jpg"), (304, 224), 140, 50), (200, 300))
+    before, _ = _rotated(rocket, 1.5, 1.0, 0.0)
+    _, after = _rotated(pasted, 1.5, 0.9, 0.0)
+    r = ChangePipeline()(before, after)
+    assert [c.type for c in r.changes] == ["added"], r.caption
+    x0, y0, x1, y1 = r.changes[0].box  # the flower is near (200 - 24, 300 - 18) in after pixels
+    assert x0 - 15 <= 176 <= x1 + 15 and y0 - 15 <= 282 <= y1 + 15
+    assert any("camera motion" in n for n in r.notes)

@@ -72,7 +72,8 @@ class ChangeResult:
         heat: (h, w) float32 difference map in [0, 1] at the working size (before's grid).
         model: the model that named the regions.
         ms: wall milliseconds of the analysis (model loading excluded).
-        shift: (dy, dx) camera shift compensated, in working-size pixels.
+        shift: (dy, dx) camera shift compensated (for a homography, the image centre's), in
+            working-size pixels; after coordinates = before - shift.
         notes: remarks for the user.
     """
 
@@ -198,17 +199,22 @@ class ChangePipeline:
         regions = cd.find_regions(heat, threshold)
         changes = self._describe(b, al.after, regions, model, work)
         # boxes: working grid (before) -> after-image pixels (undo the shift, then rescale)
-        dy, dx = al.shift
+        dy, dx = (float(v) for v in al.shift)
         sx, sy = after_size[0] / work[0], after_size[1] / work[1]
-        for c in changes:
+        for c in changes:  # box corners through the camera motion, then to after pixels
             x0, y0, x1, y1 = c.box
-            c.box = [int(np.clip(round((x0 - dx) * sx), 0, after_size[0])),
-                     int(np.clip(round((y0 - dy) * sy), 0, after_size[1])),
-                     int(np.clip(round((x1 - dx) * sx), 0, after_size[0])),
-                     int(np.clip(round((y1 - dy) * sy), 0, after_size[1]))]
+            pts = np.array([al.to_after(x, y) for x in (x0, x1) for y in (y0, y1)])
+            c.box = [int(np.clip(round(pts[:, 0].min() * sx), 0, after_size[0])),
+                     int(np.clip(round(pts[:, 1].min() * sy), 0, after_size[1])),
+                     int(np.clip(round(pts[:, 0].max() * sx), 0, after_size[0])),
+                     int(np.clip(round(pts[:, 1].max() * sy), 0, after_size[1]))]
         caption = " ".join(c.sentence for c in changes) if changes else "no change"
         ms = (time.perf_counter() - t0) * 1000.0
-        if abs(dx) >= 0.5 or abs(dy) >= 0.5:
+        if al.homography is not None:
+            notes.append(f"A small camera motion (rotation / zoom / tilt, about ({dx:+.1f}, "
+                         f"{dy:+.1f}) pixels at the centre, at {work[0]}x{work[1]}) was "
+                         f"compensated before comparing.")
+        elif abs(dx) >= 0.5 or abs(dy) >= 0.5:
             notes.append(f"A camera shift of ({dx:+.1f}, {dy:+.1f}) pixels at {work[0]}x"
                          f"{work[1]} was compensated before comparing.")
         before_boxes = [[round(v / scale) for v in c.evidence.get("work_box_before",
@@ -219,7 +225,7 @@ class ChangePipeline:
         over_a = overlay_heatmap(after_input, heat_after, vrange=(0.0, 1.0))
         return ChangeResult(changes, caption, draw_boxes(over_b, before_boxes),
                             draw_boxes(over_a, [c.box for c in changes]), heat, model, ms,
-                            al.shift, notes)
+                            (dy, dx), notes)
 
     def _describe(self, b: np.ndarray, a: np.ndarray, regions: list[cd.Region], model: str,
                   work: tuple[int, int]) -> list[Change]:

@@ -170,3 +170,11 @@ def test_cli_refuses_text_it_cannot_do_with_one_error_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and err.startswith("error:") and "It can:" in err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_removal_grain_is_seeded():
+    image = load_image(EXAMPLES / "astronaut.jpg").image
+    mask = load_mask(MASKS / "astronaut_shuttle_mask.png", size=image.size)
+    a = EditPipeline()(image, "nothing", mask, seed=1).image.tobytes()
+    assert a == EditPipeline()(image, "nothing", mask, seed=1).image.tobytes()
+    assert a != EditPipeline()(image, "nothing", mask, seed=2).image.tobytes()

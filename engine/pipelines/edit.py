@@ -124,12 +124,12 @@ class EditPipeline:
                              "it from its surroundings (caption \"nothing\"). It cannot draw "
                              "new objects; that needs the hub model sd-inpainting.") from None
 
-    def _apply(self, arr: np.ndarray, command: Command, region: np.ndarray, grow: bool
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def _apply(self, arr: np.ndarray, command: Command, region: np.ndarray, grow: bool,
+               seed: int) -> tuple[np.ndarray, np.ndarray]:
         op = command.operation
         if op == "remove":
             region = edit_ops.grow(region, REMOVE_GROW) if grow else region
-            return edit_ops.remove(arr, region), region
+            return edit_ops.remove(arr, region, seed=seed), region
         edited = {"recolour": lambda: edit_ops.recolour(arr, command.colour or "red"),
                   "grayscale": lambda: edit_ops.grayscale(arr),
                   "sepia": lambda: edit_ops.sepia(arr),
@@ -150,7 +150,8 @@ class EditPipeline:
                 :func:`engine.text.clean_text`).
             mask: optional (H, W) bool region (H, W = image height, width), e.g. from
                 :func:`engine.imageio.load_mask`; only these pixels may change.
-            seed: seed of the hub models' sampling (embedded edits are deterministic).
+            seed: seed of the hub models' sampling and of the grain of an embedded removal
+                (every other embedded edit has no randomness).
             model: one of :func:`edit_models`.
             steps, guidance_scale, image_guidance_scale: hub models' denoising steps (1..100),
                 text guidance and InstructPix2Pix's image guidance.
@@ -201,7 +202,7 @@ class EditPipeline:
             target = "the painted region" if mask is not None else WHOLE_IMAGE
         else:
             region = mask if mask is not None else self._region(image, command, notes)
-            edited, region = self._apply(arr, command, region, grow=mask is None)
+            edited, region = self._apply(arr, command, region, grow=mask is None, seed=seed)
             operation = command.operation
             target = "the painted region" if mask is not None else command.target
         out = edit_ops.compose(arr, edited, region)

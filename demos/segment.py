@@ -6,6 +6,7 @@ Nothing is kept between requests: the support images and painted masks come with
 """
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import gradio as gr
@@ -88,14 +89,19 @@ def segment(s1, s2, s3, s4, s5, query, model: str = EMBEDDED_SEGMENTER,
 
 
 def load_example():
-    """The bundled example: support 1 with its mask as a painted layer, and the query."""
-    support = Image.open(EXAMPLE / "support.jpg").convert("RGB")
+    """The bundled example: support 1 with its mask as a painted layer, the query, a note."""
     mask = np.asarray(Image.open(EXAMPLE / "support_mask.png").convert("L")) >= 128
     layer = np.zeros(mask.shape + (4,), np.uint8)
-    layer[mask] = (255, 0, 0, 255)
-    editor = {"background": support, "layers": [Image.fromarray(layer, "RGBA")],
+    layer[mask] = (255, 0, 0, 160)  # painted = opaque enough for load_mask, the horse shows through
+    layer_path = Path(tempfile.gettempdir()) / "segment_example_layer.png"
+    Image.fromarray(layer, "RGBA").save(layer_path)
+    editor = {"background": str(EXAMPLE / "support.jpg"), "layers": [str(layer_path)],
               "composite": None}
-    return (editor, *[None] * (MAX_SUPPORT - 1), str(EXAMPLE / "query.jpg"))
+    note = ("**Example loaded:** support 1 is a horse drawing on a temple photo, its mask (the "
+            "drawing's exact outline) comes with it as the painted layer (the editor may not "
+            "draw a loaded layer; painting over it adds to it). The query shows the same horse "
+            "elsewhere on the temple, smaller. Press **Segment**.")
+    return (editor, *[None] * (MAX_SUPPORT - 1), str(EXAMPLE / "query.jpg"), note)
 
 
 def build() -> None:
@@ -137,4 +143,5 @@ def build() -> None:
                 area = gr.Markdown()
         button.click(segment, [*editors, query, model, threshold], [overlay, heatmap, area],
                      api_name="segment", concurrency_id="cpu")
-        example.click(load_example, None, [*editors, query], api_name="segment_load_example")
+        example.click(load_example, None, [*editors, query, area],
+                      api_name="segment_load_example")

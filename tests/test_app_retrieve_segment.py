@@ -79,4 +79,5 @@ def test_segment_example_through_the_api(app_url, tmp_path):
         client.predict(support, empty, None, None, None, handle_file(str(SEGMENT / "query.jpg")),
                        "efficientnet_lite0", 0.5, api_name="/segment")
     loaded = client.predict(api_name="/segment_load_example")
-    assert loaded[0]["background"] and loaded[0]["layers"] and loaded[-1]
+    assert loaded[0]["background"] and loaded[0]["layers"] and loaded[-2]
+    assert "Example loaded" in loaded[-1]

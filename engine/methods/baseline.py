@@ -54,6 +54,8 @@ class Baseline(FewShotClassifier):
     """
 
     default_classifier = "linear"
+    #: Submodules fitted per support set: never saved in, nor loaded from, a checkpoint.
+    per_task_modules = ("head",)
 
     def __init__(self, backbone: nn.Module | None = None, classifier: str | None = None,
                  steps: int = 100, lr: float = 0.01, scale: float = 10.0, seed: int = 0) -> None:

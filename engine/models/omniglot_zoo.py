@@ -38,7 +38,8 @@ def build_method(method: str, backbone_config: dict, method_kwargs: dict):
 def save_checkpoint(model, path: str | Path, method: str, backbone_config: dict,
                     method_kwargs: dict) -> None:
     """Write ``model``'s state dict to safetensors with what is needed to rebuild it."""
-    tensors = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    tensors = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()
+               if not _per_task(model, k)}
     meta = {"format": FORMAT, "method": method, "backbone": json.dumps(backbone_config),
             "method_kwargs": json.dumps(method_kwargs)}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -66,8 +67,14 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu",
         raise ValueError(f"{path} is not a few-shot checkpoint ({FORMAT})")
     kwargs = {**json.loads(meta["method_kwargs"]), **overrides}
     model = build_method(meta["method"], json.loads(meta["backbone"]), kwargs)
-    model.load_state_dict(load_file(str(path)), strict=True)
+    state = {k: v for k, v in load_file(str(path)).items() if not _per_task(model, k)}
+    model.load_state_dict(state, strict=True)
     return model.to(device=device, dtype=dtype).eval()
+
+
+def _per_task(model, key: str) -> bool:
+    """True for weights fitted per support set (e.g. Baseline's head), not meta-learned."""
+    return any(key.startswith(m + ".") for m in getattr(model, "per_task_modules", ()))
 
 
 def read_card(name: str) -> dict:

@@ -90,7 +90,8 @@ def test_identical_images_are_no_change(cat_image):
     assert ChangePipeline()(cat_image, cat_image.copy()).caption == "no change"
 
 
-@pytest.mark.parametrize("name", ["tiny_1x1.png", "wide_800x45.png", "noise_32.png"])
+@pytest.mark.parametrize("name", ["tiny_1x1.png", "wide_800x45.png", "noise_32.png",
+                                  "rgba_half_transparent_64.png", "all_white_8.png"])
 def test_odd_images_give_a_finite_result(cases_dir, cat_image, name):
     assert name in ACCEPTED
     odd = load_image(cases_dir / name).image

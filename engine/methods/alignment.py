@@ -104,12 +104,17 @@ def estimate_homography(before: np.ndarray, after: np.ndarray) -> np.ndarray | N
             points.append((orb.keypoints[:, ::-1], orb.descriptors))  # (N, 2) as (x, y)
     except (RuntimeError, ValueError, IndexError):
         return None
+    if min(len(points[0][1]), len(points[1][1])) < MIN_INLIERS:
+        return None  # flat or tiny images have (almost) no keypoints
     matches = match_descriptors(points[0][1], points[1][1], cross_check=True, max_ratio=0.8)
     if len(matches) < MIN_INLIERS:
         return None
     src, dst = points[0][0][matches[:, 0]], points[1][0][matches[:, 1]]
-    model, inliers = ransac((src, dst), ProjectiveTransform, min_samples=4,
-                            residual_threshold=1.5, max_trials=500, rng=0)
+    try:
+        model, inliers = ransac((src, dst), ProjectiveTransform, min_samples=4,
+                                residual_threshold=1.5, max_trials=500, rng=0)
+    except (ValueError, np.linalg.LinAlgError):
+        return None
     if model is None or inliers is None or inliers.sum() < MIN_INLIERS:
         return None
     H, W = before.shape

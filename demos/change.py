@@ -60,7 +60,8 @@ def build() -> None:
     with gr.Tab("Describe the changes", id="change"):
         gr.Markdown(
             "Upload a **before** and an **after** photo of the same scene. The pair is aligned "
-            "first (phase correlation for a small camera shift, a gain/offset fit for lighting), "
+            "first (phase correlation for a small camera shift, or a keypoint homography for a small "
+            "rotation or zoom; a gain/offset fit for lighting), "
             "then compared in pixels and in the network's feature maps; each changed region is "
             "named before and after (ImageNet classes, or BLIP captions in hub mode) and gets "
             "one sentence: added, removed, moved, replaced or recoloured. Boxes are numbered "

@@ -1,7 +1,8 @@
 """Describe the changes between a before and an after image, one sentence per change.
 
-Method (embedded, offline): the pair is registered (phase correlation + photometric fit,
-:mod:`engine.methods.alignment`, so a small camera shift or a lighting change is not a change;
+Method (embedded, offline): the pair is registered (phase correlation or an ORB + RANSAC
+homography, then a photometric fit, :mod:`engine.methods.alignment`, so a small camera motion
+or a lighting change is not a change;
 Park et al., "Robust Change Captioning", ICCV 2019); the two images are compared in pixels and in
 EfficientNet-Lite0's stride-8/16 feature maps; the difference map becomes regions; each region's
 content before and after is named with the ImageNet vocabulary (crops through the classifier);

@@ -31,6 +31,9 @@ def register(sub) -> None:
     e.add_argument("--episodes", type=int, default=20)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--model", default="efficientnet_lite0")
+    e.add_argument("--refine-steps", type=int, default=None,
+                   help="self-support refinement rounds (default: the pipeline's, 2; 0: plain "
+                        "PANet)")
     e.set_defaults(func=run_eval)
 
 
@@ -62,7 +65,8 @@ def run(args) -> int:
 
 def run_eval(args) -> int:
     from engine.pipelines.segment_eval import evaluate
-    res = evaluate(args.data, args.way, args.shot, args.episodes, args.seed, args.model)
+    res = evaluate(args.data, args.way, args.shot, args.episodes, args.seed, args.model,
+                   args.refine_steps)
     res["ms"] = round(res["ms"], 1)
     res["miou"], res["foreground_iou"] = round(res["miou"], 4), round(res["foreground_iou"], 4)
     res["per_class"] = {k: round(v, 4) for k, v in res["per_class"].items()}

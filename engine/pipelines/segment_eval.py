@@ -44,7 +44,8 @@ def load_pairs(data_dir: str | Path) -> dict[str, list[tuple[Path, Path]]]:
 
 
 def evaluate(data_dir: str | Path, way: int = 1, shot: int = 1, episodes: int = 20,
-             seed: int = 0, model: str = EMBEDDED_SEGMENTER) -> dict:
+             seed: int = 0, model: str = EMBEDDED_SEGMENTER,
+             refine_steps: int | None = None) -> dict:
     """Mean IoU of PANet over random N-way K-shot episodes.
 
     Args:
@@ -52,6 +53,8 @@ def evaluate(data_dir: str | Path, way: int = 1, shot: int = 1, episodes: int = 
         way: classes per episode (N >= 1); shot: support pairs per class (K >= 1).
         episodes: number of episodes; seed: seed of the episode sampler.
         model: encoder name (see :func:`engine.pipelines.segment.segment_models`).
+        refine_steps: self-support refinement rounds (None: the pipeline's default; 0: plain
+            PANet), for ablations.
 
     Returns:
         {"miou", "per_class" {class: IoU}, "foreground_iou" (mean per-query IoU of the query's
@@ -69,6 +72,10 @@ def evaluate(data_dir: str | Path, way: int = 1, shot: int = 1, episodes: int = 
                          f"pairs; {data_dir} has {len(usable)}")
     pipe = SegmentPipeline()
     panet = pipe.panet(model)
+    if refine_steps is not None:
+        if refine_steps < 0:
+            raise ValueError(f"refine_steps must be >= 0, got {refine_steps}")
+        panet.refine_steps = refine_steps
 
     @lru_cache(maxsize=None)
     def item(path: Path, mask_path: Path):
@@ -99,4 +106,5 @@ def evaluate(data_dir: str | Path, way: int = 1, shot: int = 1, episodes: int = 
     per_class = {c: inter[c] / union[c] for c in usable if union[c]}
     return {"miou": float(np.mean(list(per_class.values()))), "per_class": per_class,
             "foreground_iou": float(np.mean(per_query)), "way": way, "shot": shot,
-            "episodes": episodes, "classes": len(usable), "model": model, "ms": ms}
+            "episodes": episodes, "classes": len(usable), "model": model,
+            "refine_steps": panet.refine_steps, "ms": ms}

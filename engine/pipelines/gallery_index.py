@@ -242,15 +242,17 @@ def index_folder(folder: str | Path, model: str = EMBEDDED_RETRIEVER,
     for p in files:
         digest = hashlib.sha256(p.read_bytes()).hexdigest()
         if (p.name, digest) in known:
-            names.append(p.name), hashes.append(digest), rows.append(("old", known[p.name, digest]))
-            continue
-        try:
-            image = load_image(p).image
-        except ImageInputError as exc:
-            notes.append(f"skipped: {exc}")
-            continue
-        names.append(p.name), hashes.append(digest), rows.append(("new", len(todo)))
-        todo.append(image)
+            row = ("old", known[p.name, digest])
+        else:
+            try:
+                todo.append(load_image(p).image)
+            except ImageInputError as exc:
+                notes.append(f"skipped: {exc}")
+                continue
+            row = ("new", len(todo) - 1)
+        names.append(p.name)
+        hashes.append(digest)
+        rows.append(row)
     if not names:
         raise ValueError(f"no usable image in gallery folder {str(folder)!r}")
     new = _encode_all(todo, model, progress) if todo else None

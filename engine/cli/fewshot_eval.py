@@ -1,7 +1,8 @@
 """``python -m engine fewshot-eval``: accuracy of an Omniglot few-shot model.
 
 * ``--way N --shot K [--episodes E]``: random episodes on the held-out test alphabets; prints
-  the mean accuracy and its 95% confidence interval (>= 600 episodes by default).
+  the mean accuracy and its 95% confidence interval (>= 600 episodes by default). Several
+  values (``--way 5 20 --shot 1 5``) give one line per (N, K), with the model loaded once.
 * ``--runs DIR``: Lake et al.'s one-shot runs layout (``runNN/class_labels.txt``); prints one
   line per run, then a JSON object with the mean ``accuracy`` (0..1) as the last line. Images
   go through the same path as the app (load_image -> preprocess_drawing).
@@ -17,8 +18,9 @@ from engine.cli import emit
 def register(sub) -> None:
     p = sub.add_parser("fewshot-eval", help="evaluate an Omniglot few-shot model")
     p.add_argument("--model", default=None, help="omniglot-... (default: the app's default)")
-    p.add_argument("--way", type=int, default=5)
-    p.add_argument("--shot", type=int, default=1)
+    p.add_argument("--way", type=int, nargs="+", default=[5],
+                   help="N; several values evaluate every (N, K) combination, one line each")
+    p.add_argument("--shot", type=int, nargs="+", default=[1], help="K (one or more)")
     p.add_argument("--query", type=int, default=None,
                    help="queries per class (default 15 for N <= 5, else 5)")
     p.add_argument("--episodes", type=int, default=600)
@@ -75,13 +77,15 @@ def _episodes(args, model: str) -> int:
         kwargs = {"inner_steps": o.get("maml_steps"), "inner_lr": o.get("maml_step_size")}
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
     clf = create_model(model, **kwargs)
-    query = args.query or (15 if args.way <= 5 else 5)
     images = load_split(args.split).float_images()
-    score = evaluate_episodes(clf, images, args.way, args.shot, query, args.episodes,
-                              seed=args.seed)
-    emit({"model": model, "split": args.split, "way": args.way, "shot": args.shot,
-          "query": query, "seed": args.seed, **o, **score.as_dict(),
-          "summary": f"{100 * score.accuracy:.2f} +- {100 * score.ci95:.2f} %"})
+    for way in args.way:
+        for shot in args.shot:
+            query = args.query or (15 if way <= 5 else 5)
+            score = evaluate_episodes(clf, images, way, shot, query, args.episodes,
+                                      seed=args.seed)
+            emit({"model": model, "split": args.split, "way": way, "shot": shot,
+                  "query": query, "seed": args.seed, **o, **score.as_dict(),
+                  "summary": f"{100 * score.accuracy:.2f} +- {100 * score.ci95:.2f} %"})
     return 0
 
 

@@ -40,6 +40,26 @@ class UploadImage(gr.Image):
         return payload.path
 
 
+class UploadFiles(gr.File):
+    """``gr.File`` that hands the handler the uploaded paths without touching them.
+
+    Gradio's own ``File.preprocess`` (type "filepath") creates an empty temporary file per
+    upload per request that nothing ever deletes (a soak test showed the cache folder growing
+    with them); it also judges types by file name. Here the paths go straight to the engine,
+    which decodes and checks every file.
+    """
+
+    is_template = True  # rendered by the frontend's ordinary File component
+
+    def preprocess(self, payload):  # noqa: D102 (see class docstring)
+        if payload is None:
+            return None
+        items = getattr(payload, "root", None)
+        if items is not None:  # file_count="multiple"
+            return [f.path for f in items]
+        return payload.path
+
+
 class UploadEditor(gr.ImageEditor):
     """``gr.ImageEditor`` (sketchpad / mask painter) that hands over its images *undecoded*.
 

@@ -11,7 +11,7 @@ import gradio as gr
 import pandas as pd
 
 from demos import handwriting
-from demos.common import (STATE_IMAGE_SIDE, UploadImage, handle_errors,
+from demos.common import (STATE_IMAGE_SIDE, UploadFiles, UploadImage, handle_errors,
                           hub_or_embedded, notes_markdown, user_image)
 from engine.pipelines.fewshot import (MAX_CLASSES, MAX_SHOTS, METHOD_TITLES, FewShotPipeline,
                                       fewshot_backbones)
@@ -182,7 +182,7 @@ def _build_photos() -> None:
         with gr.Column():
             gr.Markdown("### 1. Support set")
             class_name = gr.Textbox(label="Class name", placeholder="e.g. cat")
-            class_files = gr.File(label="Images of this class (1 to 10)",
+            class_files = UploadFiles(label="Images of this class (1 to 10)",
                                   file_count="multiple", file_types=["image"])
             class_photo = UploadImage(type="filepath", label="...or one photo (webcam / upload)",
                                       sources=["upload", "webcam", "clipboard"], height=200)
@@ -197,7 +197,7 @@ def _build_photos() -> None:
             gallery = gr.Gallery(label="Support images", columns=6, height=220)
         with gr.Column():
             gr.Markdown("### 2. Query")
-            query_files = gr.File(label="Query images", file_count="multiple",
+            query_files = UploadFiles(label="Query images", file_count="multiple",
                                   file_types=["image"])
             query_photo = UploadImage(type="filepath", label="...or one photo (webcam / upload)",
                                       sources=["upload", "webcam", "clipboard"], height=200)

@@ -21,7 +21,15 @@ from engine.models.conv4 import Conv4
 META_METHODS = ["protonet", "matching", "matching-fce", "relation", "siamese", "maml", "maml-fo",
                 "baseline", "baseline++", "hallucination"]
 HIDDEN = 8
-torch.set_num_threads(1)  # tiny models: extra threads only add contention on a shared CPU
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models: extra threads only add contention on a shared CPU (restored afterwards)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def tiny_method(name: str, **kwargs):

@@ -18,7 +18,8 @@ import gradio as gr
 import pandas as pd
 from PIL import Image
 
-from demos.common import UploadImage, file_path, handle_errors, hub_or_embedded, notes_markdown
+from demos.common import (UploadFiles, UploadImage, file_path, handle_errors, hub_or_embedded,
+                          notes_markdown)
 from engine.imageio import MAX_BYTES, ImageInputError, load_image
 from engine.pipelines.gallery_index import (EMBEDDED_RETRIEVER, index_folder, index_images,
                                             retrieval_models)
@@ -204,7 +205,7 @@ def build() -> None:
                 model = gr.Dropdown(retrieval_models(), value=EMBEDDED_RETRIEVER, label="Model")
                 button = gr.Button("Retrieve", variant="primary")
                 with gr.Accordion("Your own gallery", open=False):
-                    files = gr.File(file_count="multiple", label="Images or a .zip of images")
+                    files = UploadFiles(file_count="multiple", label="Images or a .zip of images")
                     with gr.Row():
                         index_button = gr.Button("Index my gallery")
                         default_button = gr.Button("Use the default gallery")

@@ -14,6 +14,42 @@ from engine.imageio import ImageInputError, load_image
 
 log = logging.getLogger("demo")
 
+def _atomic_save_pil_to_cache(img: Image.Image, cache_dir: str, name: str = "image",
+                              format: str = "webp") -> str:
+    """Gradio's ``save_pil_to_cache``, but written under a temporary name and renamed.
+
+    Gradio 6.31 writes the content-addressed file in place, so two sessions producing the same
+    image (e.g. the same example gallery) truncate it while a third is downloading it; the load
+    test saw "received 0 bytes, expected 14028". A file that exists already is reused.
+    """
+    import os
+    import tempfile
+
+    from gradio import processing_utils as pu
+    data = pu.encode_pil_to_bytes(img, format)
+    folder = Path(cache_dir) / pu.hash_bytes(data)
+    folder.mkdir(exist_ok=True, parents=True)
+    path = (folder / f"{name}.{format}").resolve()
+    if not path.exists():
+        fd, staging = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(staging, path)
+    else:  # handed out again: renew its age so delete_cache does not remove it too early
+        try:
+            os.utime(path)
+        except OSError:
+            pass
+    return str(path)
+
+
+def _patch_gradio_cache_writes() -> None:
+    from gradio import processing_utils
+    processing_utils.save_pil_to_cache = _atomic_save_pil_to_cache
+
+
+_patch_gradio_cache_writes()
+
 #: Long side (pixels) of images kept in a session's state (support sets, galleries).
 STATE_IMAGE_SIDE = 384
 

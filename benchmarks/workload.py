@@ -38,8 +38,51 @@ def fewshot(client, rng: random.Random) -> None:
         raise AssertionError(f"few-shot answered {label['label']!r} for {query.name}")
 
 
-#: name -> one user action. Weighted equally.
-REQUESTS: dict[str, Callable] = {"caption": caption, "fewshot": fewshot}
+def handwriting(client, rng: random.Random) -> None:
+    from gradio_client import handle_file
+    client.predict(api_name="/handwriting_load_example")
+    n = rng.randrange(1, 4)
+    query = EXAMPLES / "handwriting" / "query" / f"symbol_{n}_query.png"
+    client.predict({"background": handle_file(str(query)), "layers": [],
+                    "composite": handle_file(str(query))}, "omniglot-protonet", 5, 0.4,
+                   api_name="/handwriting_classify")
+
+
+def change(client, rng: random.Random) -> None:
+    from gradio_client import handle_file
+    name = rng.choice(["moved_cup", "nochange_cat_shift"])
+    client.predict(handle_file(str(EXAMPLES / "changes" / f"{name}_before.jpg")),
+                   handle_file(str(EXAMPLES / "changes" / f"{name}_after.jpg")),
+                   "efficientnet_lite0", api_name="/change")
+
+
+def edit(client, rng: random.Random) -> None:
+    from gradio_client import handle_file
+    text = rng.choice(["turn it black and white", "make the picture darker"])
+    client.predict(handle_file(str(EXAMPLES / "coffee.jpg")), text, "efficientnet_lite0",
+                   20, 7.5, 1.5, 0, api_name="/edit")
+
+
+def retrieve(client, rng: random.Random) -> None:
+    from gradio_client import handle_file
+    photo = rng.choice(["cat.jpg", "flower.jpg"])
+    client.predict(handle_file(str(EXAMPLES / photo)), "in black and white", 0.5, 10,
+                   "efficientnet_lite0", api_name="/retrieve")
+
+
+def segment(client, rng: random.Random) -> None:
+    from gradio_client import handle_file
+    seg = EXAMPLES / "segment"
+    support = {"background": handle_file(str(seg / "support.jpg")),
+               "layers": [handle_file(str(seg / "support_mask.png"))], "composite": None}
+    client.predict(support, None, None, None, None, handle_file(str(seg / "query.jpg")),
+                   "efficientnet_lite0", 0.5, api_name="/segment")
+
+
+#: name -> one user action, one per tab. Weighted equally.
+REQUESTS: dict[str, Callable] = {"caption": caption, "fewshot": fewshot,
+                                 "handwriting": handwriting, "change": change, "edit": edit,
+                                 "retrieve": retrieve, "segment": segment}
 
 
 def rss_kib(pid: int) -> int:

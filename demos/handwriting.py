@@ -71,7 +71,7 @@ def add_drawing(drawings: list[dict] | None, label: str, sketch):
     if len(drawings) >= MAX_DRAWINGS:
         raise gr.Error(f"The support set already has {len(drawings)} drawings (the limit).")
     drawings.append({"label": name, "image": _drawing(sketch, f"a drawing of '{name}'")})
-    return (*_view(drawings), _blank())  # a clean canvas for the next drawing
+    return _view(drawings)
 
 
 def clear_drawings(drawings: list[dict] | None = None):
@@ -150,7 +150,8 @@ def build_panel() -> None:
                                                 color_mode="fixed"))
             with gr.Row():
                 model = gr.Dropdown(_models(), value=_models()[0], label="Meta-learned model")
-                steps = gr.Slider(0, 20, value=5, step=1, label="MAML steps (MAML models)")
+                steps = gr.Slider(0, 20, value=2, step=1, label="MAML steps (MAML models)",
+                                  info="trained with 2 steps of size 0.4")
                 step_size = gr.Number(0.4, label="MAML step size", minimum=0.001, maximum=10)
             run = gr.Button("Classify drawing", variant="primary")
             probs = gr.Label(label="Class probabilities")
@@ -164,8 +165,10 @@ def build_panel() -> None:
     gr.Examples([[str(p)] for p in sorted((EXAMPLES / "query").glob("*.png"))], inputs=[query],
                 label="Example queries")
     view = [drawings, gallery, summary]
-    add.click(add_drawing, [drawings, label, sketch], view + [sketch],
-              api_name="handwriting_add")
+    # the canvas is cleared only after a successful add: were it an output of add_drawing, an
+    # error would cover it with Gradio's error overlay and swallow the next strokes
+    add.click(add_drawing, [drawings, label, sketch], view, api_name="handwriting_add").success(
+        _blank, None, sketch, api_name=False)
     example.click(load_example, [drawings], view, api_name="handwriting_load_example")
     clear.click(clear_drawings, [drawings], view, api_name="handwriting_clear")
     run.click(classify, [drawings, query, model, steps, step_size],

@@ -48,6 +48,18 @@ def test_classify_cat_vs_coffee_from_an_image_folder():
     assert row["model"] == "efficientnet_lite0" and row["ms"] > 0
 
 
+def test_classify_accepts_the_meta_learned_handwriting_models():
+    hw = EXAMPLES / "handwriting"
+    proc = run_cli("classify", "--support", str(hw / "support"), "--query",
+                   str(hw / "query" / "symbol_1_query.png"), str(hw / "query" / "symbol_3_query.png"),
+                   "--model", "omniglot-protonet")
+    assert proc.returncode == 0, proc.stderr
+    rows = json_lines(proc.stdout)
+    assert [r["label"] for r in rows] == ["symbol_1", "symbol_3"]
+    assert rows[0]["model"] == "omniglot-protonet"
+    assert set(rows[0]["probabilities"]) == {"symbol_1", "symbol_2", "symbol_3"}
+
+
 @pytest.mark.parametrize("args,words", [
     (["caption", "{cases}/junk_bytes.png"], "not an image"),
     (["caption", "{cases}/bomb_header_60000x60000.png"], "megapixels"),

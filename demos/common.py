@@ -166,22 +166,27 @@ def handle_errors(fn: Callable) -> Callable:
 
     ValueError (bad image, text, support set, option) -> its message; hub unreachable -> the
     one-sentence offline message; anything else -> a generic message, traceback in the log.
+    Refused inputs are logged as one INFO line each, without a traceback.
     """
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any):
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
+        except gr.Error as exc:  # a user's mistake: one log line, not a traceback
+            log.info("refused input in %s: %s", fn.__name__, exc.message)
+            exc.print_exception = False
             raise
         except HubUnavailableError:
-            raise gr.Error(OFFLINE_MESSAGE) from None
+            log.info("hub unreachable in %s", fn.__name__)
+            raise gr.Error(OFFLINE_MESSAGE, print_exception=False) from None
         except ValueError as exc:
             log.info("refused input in %s: %s", fn.__name__, exc)
-            raise gr.Error(str(exc)) from None
+            raise gr.Error(str(exc), print_exception=False) from None
         except Exception:
-            log.exception("unexpected error in %s", fn.__name__)
+            log.exception("unexpected error in %s", fn.__name__)  # the traceback, once
             raise gr.Error("Something went wrong on the server while processing this request; "
-                           "it has been logged. Please try another input.") from None
+                           "it has been logged. Please try another input.",
+                           print_exception=False) from None
     return wrapper
 
 

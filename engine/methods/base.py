@@ -95,6 +95,42 @@ def class_means(features: torch.Tensor, labels: torch.Tensor, n_way: int) -> tor
     return (one_hot.T @ features) / one_hot.sum(0).unsqueeze(1)
 
 
+def fit_head(head: nn.Module, features: torch.Tensor, labels: torch.Tensor, steps: int,
+             lr: float, seed: int = 0, weight_decay: float = 0.0) -> list[float]:
+    """Fit a classifier head on support features with full-batch Adam and cross-entropy.
+
+    The head's weight is re-initialised from N(0, 0.01^2) with a generator seeded by ``seed``
+    (bias, if any, zeroed), so the same support set always gives the same head.
+
+    Args:
+        head: module with a ``weight`` (and optionally ``bias``) mapping (S, D) -> (S, N).
+        features: (S, D) float32 support features (not back-propagated into).
+        labels: (S,) int64 in [0, N).
+        steps: optimisation steps (>= 1); lr: Adam learning rate; weight_decay: L2 penalty.
+
+    Returns:
+        The loss before each step (``steps`` floats). The head is left in eval mode.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(head.weight.shape, generator=gen) * 0.01)
+        if getattr(head, "bias", None) is not None:
+            head.bias.zero_()
+    opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
+    losses = []
+    with torch.enable_grad():
+        for _ in range(steps):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(head(features.detach()), labels)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+    head.eval()
+    return losses
+
+
 class FewShotClassifier(nn.Module):
     """Base class: keeps the backbone, the support features and labels.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.methods.base import FewShotClassifier, register_method
+from engine.methods.base import FewShotClassifier, fit_head, register_method
 
 
 class CosineClassifier(nn.Module):
@@ -69,22 +69,9 @@ class Baseline(FewShotClassifier):
     def process_support_set(self, support: torch.Tensor, labels: torch.Tensor) -> None:
         super().process_support_set(support, labels)
         feats = self.support_features.detach()  # (S, D)
-        gen = torch.Generator().manual_seed(self.seed)
         head = make_classifier(self.classifier, feats.shape[1], self.n_way, self.scale)
-        with torch.no_grad():
-            head.weight.copy_(torch.randn(head.weight.shape, generator=gen) * 0.01)
-            if isinstance(head, nn.Linear):
-                head.bias.zero_()
-        opt = torch.optim.Adam(head.parameters(), lr=self.lr)
-        self.losses = []
-        with torch.enable_grad():
-            for _ in range(self.steps):
-                opt.zero_grad()
-                loss = nn.functional.cross_entropy(head(feats), labels)
-                loss.backward()
-                opt.step()
-                self.losses.append(loss.item())
-        self.head = head.eval()
+        self.losses = fit_head(head, feats, labels, self.steps, self.lr, self.seed)
+        self.head = head
 
     def forward(self, query: torch.Tensor) -> torch.Tensor:
         """(Q, ...) -> (Q, N) logits of the fitted head."""

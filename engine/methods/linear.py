@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.methods.base import FewShotClassifier, register_method
+from engine.methods.base import FewShotClassifier, fit_head, register_method
 
 
 @register_method("linear")
@@ -34,21 +34,10 @@ class LinearProbe(FewShotClassifier):
     def process_support_set(self, support: torch.Tensor, labels: torch.Tensor) -> None:
         super().process_support_set(support, labels)
         feats = nn.functional.normalize(self.support_features.detach(), dim=-1, eps=1e-8)
-        gen = torch.Generator().manual_seed(self.seed)
         head = nn.Linear(feats.shape[1], self.n_way)
-        with torch.no_grad():
-            head.weight.copy_(torch.randn(head.weight.shape, generator=gen) * 0.01)
-            head.bias.zero_()
-        opt = torch.optim.Adam(head.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        self.losses = []
-        with torch.enable_grad():
-            for _ in range(self.steps):
-                opt.zero_grad()
-                loss = nn.functional.cross_entropy(head(feats), labels)
-                loss.backward()
-                opt.step()
-                self.losses.append(loss.item())
-        self.head = head.eval()
+        self.losses = fit_head(head, feats, labels, self.steps, self.lr, self.seed,
+                               self.weight_decay)
+        self.head = head
 
     def forward(self, query: torch.Tensor) -> torch.Tensor:
         """(Q, ...) -> (Q, N) logits of the fitted linear head."""

@@ -160,11 +160,12 @@ def build() -> None:
                                       interactive=False)
                     info = gr.JSON()
                 details = gr.Markdown()
-        gr.Examples([[str(EXAMPLES / p), t] for p, t in INSTRUCTION_EXAMPLES],
-                    inputs=[image, instruction], label="Instruction examples")
+        # each example also sets the mode, so a mask example opens the mask editor
+        gr.Examples([[str(EXAMPLES / p), t, "Instruction"] for p, t in INSTRUCTION_EXAMPLES],
+                    inputs=[image, instruction, mode], label="Instruction examples")
         gr.Examples([[{"background": str(EXAMPLES / p), "layers": [str(EXAMPLES / "edit" / m)],
-                       "composite": None}, c] for p, m, c in MASK_EXAMPLES],
-                    inputs=[editor, caption], label="Caption + mask examples")
+                       "composite": None}, c, "Caption + mask"] for p, m, c in MASK_EXAMPLES],
+                    inputs=[editor, caption, mode], label="Caption + mask examples")
         mode.change(lambda m: (gr.update(visible=m == "Instruction"),
                                gr.update(visible=m != "Instruction")), mode,
                     [instruction_group, mask_group], api_name=False, queue=False)

@@ -42,9 +42,10 @@ _CACHE_VERSION = "v1"
 
 
 def source_dir() -> Path:
-    """Folder holding the Omniglot zips ($OMNIGLOT_DIR, default ``<repo>/../shared/data/omniglot``)."""
-    default = Path(__file__).resolve().parents[3] / "shared" / "data" / "omniglot"
-    return Path(os.environ.get("OMNIGLOT_DIR", default))
+    """Folder holding the Omniglot zips: $OMNIGLOT_DIR, else ``$SHARED_DIR/data/omniglot``
+    (the tests' shared folder), else ``<repo>/../shared/data/omniglot``."""
+    shared = Path(os.environ.get("SHARED_DIR", Path(__file__).resolve().parents[3] / "shared"))
+    return Path(os.environ.get("OMNIGLOT_DIR", shared / "data" / "omniglot"))
 
 
 def cache_dir() -> Path:

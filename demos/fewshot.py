@@ -21,6 +21,9 @@ from engine.viz import embedding_figure
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples" / "fewshot"
 EMBEDDED_BACKBONE = "efficientnet_lite0"
 MAX_NAME_CHARS = 60
+#: Dropdown labels short enough for a half-width column (the full titles go in the results).
+SHORT_TITLES = {"protonet": "Prototypical Networks", "cosine": "Cosine (Baseline++)",
+                "linear": "Linear head"}
 _pipeline = FewShotPipeline()
 
 
@@ -202,7 +205,7 @@ def _build_photos() -> None:
             query_photo = UploadImage(type="filepath", label="...or one photo (webcam / upload)",
                                       sources=["upload", "webcam", "clipboard"], height=200)
             with gr.Row():
-                method = gr.Dropdown([(t, m) for m, t in METHOD_TITLES.items()],
+                method = gr.Dropdown([(SHORT_TITLES[m], m) for m in METHOD_TITLES],
                                      value="protonet", label="Method")
                 backbone = gr.Dropdown(fewshot_backbones(), value=EMBEDDED_BACKBONE,
                                        label="Backbone")

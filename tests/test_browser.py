@@ -10,6 +10,8 @@ log tail are written / printed.
 """
 from __future__ import annotations
 
+import contextlib
+
 import os
 import re
 from pathlib import Path
@@ -53,6 +55,37 @@ def sync_playwright_api():
     return _require_browser()
 
 
+@contextlib.contextmanager
+def open_page(sync_playwright, url: str, tmp_path: Path, height: int = 1000):
+    """A headless Chromium page opened on ``url``, closed afterwards.
+
+    On failure it saves a full-page screenshot in ``tmp_path`` and prints the page's JavaScript
+    errors and the tail of the app's log before re-raising.
+    """
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": height})
+        page_errors: list[str] = []
+        page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+        try:
+            page.goto(url)
+            yield page
+        except BaseException:
+            shot = tmp_path / "browser_failure.png"
+            try:
+                page.screenshot(path=str(shot), full_page=True)
+                print(f"screenshot of the failure: {shot}")
+            except Exception as exc:  # the page may be gone; keep the original error
+                print(f"no screenshot ({exc})")
+            if page_errors:
+                print("JavaScript errors on the page:\n  " + "\n  ".join(page_errors))
+            if app_server.current is not None:
+                print("server log tail:\n" + app_server.current.log_tail(40))
+            raise
+        finally:
+            browser.close()
+
+
 def _block(page, label: str, scope=None):
     """The component block labelled exactly ``label`` (inside ``scope``, default the page)."""
     name = page.get_by_test_id("block-label").or_(page.get_by_test_id("block-info"))
@@ -71,49 +104,29 @@ def test_caption_and_fewshot_tabs_work_in_a_real_browser(sync_playwright_api, ap
                                                          tmp_path):
     from playwright.sync_api import expect
 
-    with sync_playwright_api() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page_errors: list[str] = []
-        page.on("pageerror", lambda exc: page_errors.append(str(exc)))
-        try:
-            page.goto(app_url)
-            # -- Caption tab: upload the cat, caption it --------------------------------------
-            upload = _block(page, "Image").locator("input[type=file]")
-            expect(upload, "the Caption tab's image upload never rendered (JavaScript errors "
-                   "are printed below)").to_have_count(1, timeout=30_000)
-            page.get_by_role("tab", name="Caption", exact=True).click()  # the default tab
-            upload.set_input_files(EXAMPLES / "cat.jpg")
-            expect(_block(page, "Image").locator("img").first).to_be_visible(timeout=30_000)
-            page.get_by_role("button", name="Caption", exact=True).click()
-            caption = _block(page, "Caption").locator("textarea")
-            expect(caption).to_have_value(re.compile("cat", re.I), timeout=RESULT_TIMEOUT_MS)
+    with open_page(sync_playwright_api, app_url, tmp_path, height=1000) as page:
+        # -- Caption tab: upload the cat, caption it --------------------------------------
+        upload = _block(page, "Image").locator("input[type=file]")
+        expect(upload, "the Caption tab's image upload never rendered (JavaScript errors "
+               "are printed below)").to_have_count(1, timeout=30_000)
+        page.get_by_role("tab", name="Caption", exact=True).click()  # the default tab
+        upload.set_input_files(EXAMPLES / "cat.jpg")
+        expect(_block(page, "Image").locator("img").first).to_be_visible(timeout=30_000)
+        page.get_by_role("button", name="Caption", exact=True).click()
+        caption = _block(page, "Caption").locator("textarea")
+        expect(caption).to_have_value(re.compile("cat", re.I), timeout=RESULT_TIMEOUT_MS)
 
-            # -- Few-shot tab: example support set, one query photo, classify -----------------
-            page.get_by_role("tab", name="Few-shot", exact=True).click()
-            page.get_by_role("button", name="Load example (cat vs coffee)").click()
-            expect(page.get_by_text("2-way 3-shot support set")).to_be_visible(
-                timeout=RESULT_TIMEOUT_MS)
-            query = _column(page, "2. Query")
-            photo = _block(page, "...or one photo (webcam / upload)", query)
-            photo.locator("input[type=file]").set_input_files(
-                EXAMPLES / "fewshot" / "query" / "cat_query.jpg")
-            expect(photo.locator("img").first).to_be_visible(timeout=30_000)
-            query.get_by_role("button", name="Classify", exact=True).click()
-            result = _block(page, "Query 1: class probabilities", query)
-            expect(result.get_by_test_id("label-output-value")).to_have_text(
-                "cat", timeout=RESULT_TIMEOUT_MS)
-        except BaseException:
-            shot = tmp_path / "browser_failure.png"
-            try:
-                page.screenshot(path=str(shot), full_page=True)
-                print(f"screenshot of the failure: {shot}")
-            except Exception as exc:  # the page may be gone; keep the original error
-                print(f"no screenshot ({exc})")
-            if page_errors:
-                print("JavaScript errors on the page:\n  " + "\n  ".join(page_errors))
-            if app_server.current is not None:
-                print("server log tail:\n" + app_server.current.log_tail(40))
-            raise
-        finally:
-            browser.close()
+        # -- Few-shot tab: example support set, one query photo, classify -----------------
+        page.get_by_role("tab", name="Few-shot", exact=True).click()
+        page.get_by_role("button", name="Load example (cat vs coffee)").click()
+        expect(page.get_by_text("2-way 3-shot support set")).to_be_visible(
+            timeout=RESULT_TIMEOUT_MS)
+        query = _column(page, "2. Query")
+        photo = _block(page, "...or one photo (webcam / upload)", query)
+        photo.locator("input[type=file]").set_input_files(
+            EXAMPLES / "fewshot" / "query" / "cat_query.jpg")
+        expect(photo.locator("img").first).to_be_visible(timeout=30_000)
+        query.get_by_role("button", name="Classify", exact=True).click()
+        result = _block(page, "Query 1: class probabilities", query)
+        expect(result.get_by_test_id("label-output-value")).to_have_text(
+            "cat", timeout=RESULT_TIMEOUT_MS)

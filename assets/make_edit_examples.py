@@ -20,15 +20,6 @@ MASKS = {
     "astronaut_helmet_mask.png": ("astronaut.jpg", "ellipse", (282, 330, 512, 512), "gold"),
     "coffee_saucer_mask.png": ("coffee.jpg", "ellipse", (60, 55, 555, 390), "green"),
 }
-#: Instruction examples of the tab: (photo, instruction).
-INSTRUCTIONS = [
-    ("flower.jpg", "make the flower blue"),
-    ("cat.jpg", "blur the background"),
-    ("coffee.jpg", "turn it black and white"),
-    ("cat.jpg", "make the cat purple"),
-    ("rocket.jpg", "make it look vintage"),
-    ("china_temple.jpg", "make the picture darker"),
-]
 
 
 def make_mask(photo: str, shape: str, box: tuple[int, int, int, int]) -> Image.Image:

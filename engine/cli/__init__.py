@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import sys
-import time
 from typing import Any
 
 #: Modules of engine.cli that define sub-commands, in --help order.
@@ -23,17 +22,6 @@ def emit(obj: dict[str, Any]) -> None:
     """Print one result as a JSON line on stdout (UTF-8, unicode kept)."""
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
     sys.stdout.flush()
-
-
-class Timer:
-    """Context manager measuring wall time in milliseconds (``.ms``)."""
-
-    def __enter__(self) -> "Timer":
-        self._t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.ms = (time.perf_counter() - self._t0) * 1000.0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,7 +24,7 @@ Everything runs on this server's CPU with **embedded offline models** (Efficient
 ImageNet, MiniLM sentence embeddings). Large **hub models** (BLIP, OpenCLIP) can be picked in
 each tab; they are downloaded only when chosen, and if the model hub is unreachable the tab says
 so and stays on the embedded models."""
-#: Upload limit per file (also enforced again when decoding, see engine.imageio.MAX_BYTES).
+#: Upload limit per file (also enforced again when decoding, see engine.inputs.images.MAX_BYTES).
 MAX_FILE_SIZE = "25mb"
 #: CPU-heavy calls that may run at once (this demo targets 2-core CPU machines).
 CPU_CONCURRENCY = int(os.environ.get("DEMO_CPU_CONCURRENCY", "2"))

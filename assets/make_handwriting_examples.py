@@ -21,7 +21,7 @@ SUPPORT_DRAWERS, QUERY_DRAWER = (0, 1), 2
 
 
 def main() -> None:
-    from engine.data.omniglot import character_files
+    from engine.fewshot.omniglot import character_files
     chars = character_files()
     if OUT.exists():
         shutil.rmtree(OUT)

@@ -57,15 +57,15 @@ class MainCall:
 # ---- inputs, loaded once ---------------------------------------------------------------------
 @functools.cache
 def _caption_inputs():
-    from engine.imageio import load_image
-    from engine.pipelines.caption import CaptionPipeline
+    from engine.inputs.images import load_image
+    from engine.captioning.pipeline import CaptionPipeline
     return CaptionPipeline(), load_image(CAPTION_IMAGE).image
 
 
 @functools.cache
 def _fewshot_inputs():
-    from engine.imageio import load_image
-    from engine.pipelines.fewshot import FewShotPipeline
+    from engine.inputs.images import load_image
+    from engine.fewshot.pipeline import FewShotPipeline
     folders = sorted(p for p in (FEWSHOT / "support").iterdir() if p.is_dir())
     support = [(d.name, [load_image(f, max_side=SUPPORT_SIDE).image
                          for f in sorted(d.glob("*.jpg"))]) for d in folders]
@@ -106,8 +106,8 @@ EDIT_IMAGE, EDIT_TEXT = EXAMPLES / "cat.jpg", "make the cat purple"
 
 @functools.cache
 def _change_inputs():
-    from engine.imageio import load_image
-    from engine.pipelines.change import ChangePipeline
+    from engine.inputs.images import load_image
+    from engine.change.pipeline import ChangePipeline
     return ChangePipeline(), [load_image(p).image for p in CHANGE_PAIR]
 
 
@@ -124,8 +124,8 @@ def _change_client(client):
 
 @functools.cache
 def _edit_inputs():
-    from engine.imageio import load_image
-    from engine.pipelines.edit import EditPipeline
+    from engine.inputs.images import load_image
+    from engine.editing.pipeline import EditPipeline
     return EditPipeline(), load_image(EDIT_IMAGE).image
 
 
@@ -146,9 +146,9 @@ SEGMENT = EXAMPLES / "segment"
 
 @functools.cache
 def _retrieve_inputs():
-    from engine.imageio import load_image
-    from engine.pipelines.gallery_index import index_folder
-    from engine.pipelines.retrieval import RetrievalPipeline
+    from engine.inputs.images import load_image
+    from engine.retrieval.index import index_folder
+    from engine.retrieval.pipeline import RetrievalPipeline
     index, _ = index_folder(ROOT / "assets" / "galleries" / "default")
     return RetrievalPipeline(), index, load_image(RETRIEVE_IMAGE).image
 
@@ -166,8 +166,8 @@ def _retrieve_client(client):
 
 @functools.cache
 def _segment_inputs():
-    from engine.imageio import load_image, load_mask
-    from engine.pipelines.segment import SegmentPipeline
+    from engine.inputs.images import load_image, load_mask
+    from engine.segmentation.pipeline import SegmentPipeline
     support = load_image(SEGMENT / "support.jpg").image
     return (SegmentPipeline(), [(support, load_mask(SEGMENT / "support_mask.png",
                                                     size=support.size))],

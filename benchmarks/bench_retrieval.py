@@ -7,7 +7,7 @@
   after its own encoding (two matrix-vector products, standardisation, sort);
 * query encoding: the real per-query cost with the embedded models (reference image through
   EfficientNet-Lite0 + ConSE, text through MiniLM), independent of the gallery size;
-* end to end: :class:`engine.pipelines.retrieval.RetrievalPipeline` on the synthetic index;
+* end to end: :class:`engine.retrieval.pipeline.RetrievalPipeline` on the synthetic index;
 * indexing: decode + encode M images of the bundled gallery (images per second).
 
 ``--examples`` instead prints, for each bundled retrieval example, the ranks (top 10) of the
@@ -46,7 +46,7 @@ def _stats(fn, repeats: int) -> dict:
 
 def synthetic_index(n: int, seed: int = 0):
     """A GalleryIndex of ``n`` random unit vectors (embedded model's dimensions)."""
-    from engine.pipelines.gallery_index import GalleryIndex
+    from engine.retrieval.index import GalleryIndex
     rng = np.random.default_rng(seed)
 
     def unit(d):
@@ -57,10 +57,10 @@ def synthetic_index(n: int, seed: int = 0):
 
 
 def run(repeats: int = 10, index_images_n: int = 64) -> dict:
-    from engine.imageio import load_image
-    from engine.methods.cir import artemis_scores, parse_modification
-    from engine.pipelines.gallery_index import embed_images, embed_text, index_images
-    from engine.pipelines.retrieval import RetrievalPipeline
+    from engine.inputs.images import load_image
+    from engine.retrieval.scoring import artemis_scores, parse_modification
+    from engine.retrieval.index import embed_images, embed_text, index_images
+    from engine.retrieval.pipeline import RetrievalPipeline
     reference = load_image(REFERENCE).image
     mod = parse_modification(TEXT)
     out: dict = {"scoring": {}, "end_to_end": {}}
@@ -117,9 +117,9 @@ def example_ranks() -> list[dict]:
     import csv
     import re
 
-    from engine.imageio import load_image
-    from engine.pipelines.gallery_index import index_folder
-    from engine.pipelines.retrieval import RetrievalPipeline
+    from engine.inputs.images import load_image
+    from engine.retrieval.index import index_folder
+    from engine.retrieval.pipeline import RetrievalPipeline
     rows = {r["file"]: " ".join(r.values()) for r in csv.DictReader(open(GALLERY / "SOURCES.csv"))}
     index, _ = index_folder(GALLERY)
     out = []

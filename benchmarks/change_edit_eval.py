@@ -30,9 +30,9 @@ def evaluate() -> dict:
     from make_change_examples import PAIRS
 
     from demos.edit import INSTRUCTION_EXAMPLES, MASK_EXAMPLES
-    from engine.imageio import load_image, load_mask
-    from engine.pipelines.change import ChangePipeline
-    from engine.pipelines.edit import EditPipeline
+    from engine.inputs.images import load_image, load_mask
+    from engine.change.pipeline import ChangePipeline
+    from engine.editing.pipeline import EditPipeline
     change, edit = ChangePipeline(), EditPipeline()
     d = EXAMPLES / "changes"
     pair = lambda n: [load_image(d / f"{n}_{s}.jpg").image for s in ("before", "after")]  # noqa

@@ -6,7 +6,7 @@ from pathlib import Path
 import gradio as gr
 
 from demos.common import UploadImage, handle_errors, hub_or_embedded, notes_markdown, user_image
-from engine.pipelines.caption import EMBEDDED_CAPTIONER, CaptionPipeline, caption_models
+from engine.captioning.pipeline import EMBEDDED_CAPTIONER, CaptionPipeline, caption_models
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
 _pipeline = CaptionPipeline()
@@ -18,7 +18,7 @@ def caption_image(image, model: str = EMBEDDED_CAPTIONER, decoding: str = "beam"
     """Caption one uploaded image.
 
     Args:
-        image: uploaded file path (decoded by engine.imageio).
+        image: uploaded file path (decoded by engine.inputs.images).
         model: a caption model name (embedded tagger or hub BLIP).
         decoding: "beam" or "nucleus" (BLIP only).
         seed: nucleus-sampling seed.

@@ -7,7 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from demos.common import UploadImage, handle_errors, hub_or_embedded, notes_markdown, user_image
-from engine.pipelines.change import EMBEDDED_MODEL, ChangePipeline, change_models
+from engine.change.pipeline import EMBEDDED_MODEL, ChangePipeline, change_models
 
 CHANGES = Path(__file__).resolve().parent.parent / "assets" / "examples" / "changes"
 _pipeline = ChangePipeline()
@@ -24,7 +24,7 @@ def describe_changes(before, after, model: str = EMBEDDED_MODEL):
     """Describe the changes from an uploaded before image to an uploaded after image.
 
     Args:
-        before, after: uploaded file paths (decoded by engine.imageio; both required).
+        before, after: uploaded file paths (decoded by engine.inputs.images; both required).
         model: the embedded namer or a hub captioner (BLIP).
 
     Returns:

@@ -9,8 +9,8 @@ from typing import Any, Callable
 import gradio as gr
 from PIL import Image
 
-from engine.hub import OFFLINE_MESSAGE, HubUnavailableError
-from engine.imageio import ImageInputError, load_image
+from engine.models import OFFLINE_MESSAGE, HubUnavailableError
+from engine.inputs.images import ImageInputError, load_image
 
 log = logging.getLogger("demo")
 
@@ -58,7 +58,7 @@ class UploadImage(gr.Image):
     """``gr.Image`` that hands the handler the uploaded file's path *without decoding it*.
 
     Gradio's own preprocessing opens the upload with Pillow and trusts its file name; here the
-    bytes go untouched to :func:`engine.imageio.load_image`, the one place uploads are decoded
+    bytes go untouched to :func:`engine.inputs.images.load_image`, the one place uploads are decoded
     and checked, so every bad file gets the same clear message in every tab.
     """
 
@@ -101,7 +101,7 @@ class UploadEditor(gr.ImageEditor):
 
     The handler receives ``{"background": src, "layers": [src, ...], "composite": src}`` where
     each ``src`` is a file path, raw bytes or None; decode them with :func:`user_image` /
-    :func:`engine.imageio.load_mask`, which check every file the same way as uploads.
+    :func:`engine.inputs.images.load_mask`, which check every file the same way as uploads.
     """
 
     is_template = True  # rendered by the frontend's ordinary ImageEditor component
@@ -196,8 +196,8 @@ def hub_or_embedded(model: str, embedded: str) -> tuple[str, str | None]:
     Returns:
         (model to use, note for the user or None).
     """
-    from engine.hub import hub_available
-    from engine.registry import get_spec
+    from engine.models import hub_available
+    from engine.models import get_spec
     if model == embedded or get_spec(model).source == "embedded" or hub_available():
         return model, None
     return embedded, OFFLINE_MESSAGE

@@ -10,9 +10,9 @@ import numpy as np
 
 from demos.common import (UploadEditor, UploadImage, handle_errors, hub_or_embedded,
                           notes_markdown, user_image)
-from engine.imageio import ImageInputError, load_mask
-from engine.pipelines.edit import EMBEDDED_MODEL, EditPipeline, edit_models
-from engine.text import clean_text
+from engine.inputs.images import ImageInputError, load_mask
+from engine.editing.pipeline import EMBEDDED_MODEL, EditPipeline, edit_models
+from engine.inputs.text import clean_text
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
 _pipeline = EditPipeline()
@@ -36,7 +36,7 @@ MASK_EXAMPLES = [
 def editor_mask(value: dict, size: tuple[int, int]) -> np.ndarray | None:
     """Union of the painted layers of an image-editor value, at ``size`` (None: nothing painted).
 
-    Every layer goes through :func:`engine.imageio.load_mask` (decoded and checked like uploads;
+    Every layer goes through :func:`engine.inputs.images.load_mask` (decoded and checked like uploads;
     opaque = painted; resized nearest to the image).
     """
     mask = np.zeros(size[::-1], bool)

@@ -13,9 +13,9 @@ import pandas as pd
 from demos import handwriting
 from demos.common import (STATE_IMAGE_SIDE, UploadFiles, UploadImage, handle_errors,
                           hub_or_embedded, notes_markdown, user_image)
-from engine.pipelines.fewshot import (MAX_CLASSES, MAX_SHOTS, METHOD_TITLES, FewShotPipeline,
+from engine.fewshot.pipeline import (MAX_CLASSES, MAX_SHOTS, METHOD_TITLES, FewShotPipeline,
                                       fewshot_backbones)
-from engine.text import TextInputError, clean_text
+from engine.inputs.text import TextInputError, clean_text
 from engine.viz import embedding_figure
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples" / "fewshot"
@@ -142,7 +142,7 @@ def classify(support: list[dict] | None, query_files: list | None, query_photo,
     if note:
         notes.append(note)
     pairs = [(c["name"], c["images"]) for c in support]
-    from engine.pipelines.fewshot import validate_support
+    from engine.fewshot.pipeline import validate_support
     validate_support(pairs)
     feats = []
     for c in support:

@@ -13,8 +13,8 @@ import pandas as pd
 from PIL import Image
 
 from demos.common import UploadEditor, handle_errors, notes_markdown, user_image
-from engine.data.omniglot import preprocess_drawing
-from engine.text import TextInputError, clean_text
+from engine.fewshot.omniglot import preprocess_drawing
+from engine.inputs.text import TextInputError, clean_text
 from engine.viz import embedding_figure
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples" / "handwriting"
@@ -29,7 +29,7 @@ def _blank() -> Image.Image:
 
 
 def _models() -> list[str]:
-    from engine.pipelines.handwriting import handwriting_models
+    from engine.fewshot.handwriting import handwriting_models
     return handwriting_models()
 
 
@@ -98,8 +98,8 @@ def classify(drawings: list[dict] | None, sketch, model: str, maml_steps: float,
         ({label: p}, embedding plot, MAML support loss per step (DataFrame), what the model saw
          (28x28 image, enlarged), markdown details).
     """
-    from engine.pipelines.handwriting import classify_handwriting
-    from engine.registry import get_spec
+    from engine.fewshot.handwriting import classify_handwriting
+    from engine.models import get_spec
     drawings = list(drawings or [])
     query = _drawing(sketch, "the query symbol")
     is_maml = get_spec(model).extra.get("method", "").startswith("maml") if model else False

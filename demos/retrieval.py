@@ -20,10 +20,10 @@ from PIL import Image
 
 from demos.common import (UploadFiles, UploadImage, file_path, handle_errors, hub_or_embedded,
                           notes_markdown)
-from engine.imageio import MAX_BYTES, ImageInputError, load_image
-from engine.pipelines.gallery_index import (EMBEDDED_RETRIEVER, index_folder, index_images,
+from engine.inputs.images import MAX_BYTES, ImageInputError, load_image
+from engine.retrieval.index import (EMBEDDED_RETRIEVER, index_folder, index_images,
                                             retrieval_models)
-from engine.pipelines.retrieval import RetrievalPipeline
+from engine.retrieval.pipeline import RetrievalPipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GALLERY = ROOT / "assets" / "galleries" / "default"

@@ -2,7 +2,7 @@
 
 Nothing is kept between requests: the support images and painted masks come with every call
 (no shared state). Masks are the editors' painted layers, each read by
-:func:`engine.imageio.load_mask` (opaque = painted, resized nearest to its image).
+:func:`engine.inputs.images.load_mask` (opaque = painted, resized nearest to its image).
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from PIL import Image
 
 from demos.common import (UploadEditor, UploadImage, handle_errors, hub_or_embedded,
                           notes_markdown, user_image)
-from engine.imageio import ImageInputError, load_mask
-from engine.pipelines.segment import (EMBEDDED_SEGMENTER, MAX_SUPPORT, SegmentPipeline,
+from engine.inputs.images import ImageInputError, load_mask
+from engine.segmentation.pipeline import (EMBEDDED_SEGMENTER, MAX_SUPPORT, SegmentPipeline,
                                       segment_models)
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "assets" / "examples" / "segment"

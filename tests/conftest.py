@@ -45,11 +45,11 @@ def case_texts(cases_dir) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def cat_image():
-    from engine.imageio import load_image
+    from engine.inputs.images import load_image
     return load_image(EXAMPLES / "cat.jpg").image
 
 
 @pytest.fixture(scope="session")
 def coffee_image():
-    from engine.imageio import load_image
+    from engine.inputs.images import load_image
     return load_image(EXAMPLES / "coffee.jpg").image

@@ -148,7 +148,7 @@ def test_every_upload_slot_accepts_odd_but_valid_images(app_url, api, cases_dir,
     client = Client(app_url, verbose=False)  # a fresh session per case
     from gradio_client.exceptions import AppError
 
-    from engine.imageio import load_image
+    from engine.inputs.images import load_image
     gray = np.asarray(load_image(cases_dir / case).image.convert("L"))
     for endpoint, index, as_list in upload_slots(api):
         for step in SETUP.get(endpoint, []):

@@ -8,9 +8,10 @@ import pytest
 from cases import ACCEPTED
 from tiny_models import tiny_blip
 
-from engine.imageio import load_image
-from engine.pipelines.caption import CaptionPipeline, Tag, caption_models, sentence_from_tags
-from engine.registry import get_spec, use_model
+from engine.inputs.images import load_image
+from engine.captioning.pipeline import CaptionPipeline, Tag, caption_models, sentence_from_tags
+from engine.models import get_spec
+from engine.models._factory import use_model
 
 
 def test_cat_photo_caption_and_top_tag_name_a_cat(cat_image):

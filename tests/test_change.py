@@ -12,11 +12,12 @@ from cases import ACCEPTED
 from conftest import EXAMPLES, ROOT
 from tiny_models import tiny_blip
 
-from engine.imageio import load_image
-from engine.methods.alignment import align_pair
-from engine.methods.colours import colour_name
-from engine.pipelines.change import ChangePipeline, change_models
-from engine.registry import get_spec, use_model
+from engine.inputs.images import load_image
+from engine.change.alignment import align_pair
+from engine.colours import colour_name
+from engine.change.pipeline import ChangePipeline, change_models
+from engine.models import get_spec
+from engine.models._factory import use_model
 
 sys.path.insert(0, str(ROOT / "assets"))
 from make_change_examples import PAIRS  # noqa: E402

@@ -12,10 +12,10 @@ from cases import ACCEPTED
 from conftest import EXAMPLES, ROOT
 from PIL import Image
 
-from engine.imageio import load_image, load_mask
-from engine.methods.colours import NAMED_COLOURS, rgb_to_lab
-from engine.methods.instruction import BACKGROUND, WHOLE_IMAGE, parse_instruction
-from engine.pipelines.edit import EditPipeline
+from engine.inputs.images import load_image, load_mask
+from engine.colours import NAMED_COLOURS, rgb_to_lab
+from engine.editing.instruction import BACKGROUND, WHOLE_IMAGE, parse_instruction
+from engine.editing.pipeline import EditPipeline
 
 MASKS = EXAMPLES / "edit"
 

@@ -7,8 +7,9 @@ import pytest
 from PIL import Image
 from tiny_diffusers import tiny_editor
 
-from engine.pipelines.edit import EditPipeline, edit_models
-from engine.registry import get_spec, use_model
+from engine.editing.pipeline import EditPipeline, edit_models
+from engine.models import get_spec
+from engine.models._factory import use_model
 
 
 @pytest.fixture(scope="module")

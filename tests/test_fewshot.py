@@ -9,9 +9,10 @@ import torch
 from conftest import EXAMPLES
 from tiny_models import tiny_openclip
 
-from engine.imageio import load_image
-from engine.pipelines.fewshot import FewShotPipeline, validate_support
-from engine.registry import get_spec, use_model
+from engine.inputs.images import load_image
+from engine.fewshot.pipeline import FewShotPipeline, validate_support
+from engine.models import get_spec
+from engine.models._factory import use_model
 
 
 def _load(folder):

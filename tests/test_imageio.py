@@ -6,7 +6,7 @@ import pytest
 from cases import ACCEPTED, REFUSED
 from PIL import Image
 
-from engine.imageio import BACKGROUND, ImageInputError, load_image, load_mask, to_rgb
+from engine.inputs.images import BACKGROUND, ImageInputError, load_image, load_mask, to_rgb
 
 
 @pytest.mark.parametrize("name,size", sorted(ACCEPTED.items()))

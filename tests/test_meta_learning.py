@@ -14,8 +14,8 @@ import torch
 from PIL import Image, ImageDraw
 from torch import nn
 
-from engine.data import omniglot
-from engine.methods import create_method
+from engine.fewshot import omniglot
+from engine.fewshot.methods import create_method
 from engine.models.conv4 import Conv4
 
 META_METHODS = ["protonet", "matching", "matching-fce", "relation", "siamese", "maml", "maml-fo",
@@ -95,8 +95,8 @@ def test_baseline_head_fit_reduces_the_support_loss(name):
 
 
 def test_baseline_pretraining_step_reduces_the_loss_on_a_fixed_batch():
-    from engine.training.episodic import TrainConfig
-    from engine.training.pretrain import pretrain_baseline
+    from engine.fewshot.episodic import TrainConfig
+    from engine.fewshot.pretrain import pretrain_baseline
     model = tiny_method("baseline")
     train = toy_episode(way=4, shot=5)[0].reshape(4, 5, 1, 28, 28)
     step, _ = pretrain_baseline(model, train, TrainConfig("baseline", batch_size=20, seed=0))
@@ -256,12 +256,14 @@ def test_rotations_make_four_classes_per_character():
 # ---- shipped models and the pipeline -------------------------------------------------------
 
 def _fewshot_models():
-    from engine.registry import list_models
+    from engine.models import list_models
     return list_models(task="fewshot")
 
 
 def test_every_shipped_checkpoint_loads_offline_and_gives_finite_outputs():
-    from engine.models.omniglot_zoo import ASSET_DIR, DEFAULT_HANDWRITING_MODEL, load_checkpoint
+    from engine.models.omniglot import ASSET_DIR
+    from engine.fewshot.handwriting import DEFAULT_HANDWRITING_MODEL
+    from engine.fewshot.checkpoints import load_checkpoint
     names = _fewshot_models()
     shipped = sorted(p for p in ASSET_DIR.glob("*.safetensors") if p.with_suffix(".json").exists())
     assert {n.removeprefix("omniglot-") for n in names} <= {p.stem for p in shipped}
@@ -278,8 +280,8 @@ def test_every_shipped_checkpoint_loads_offline_and_gives_finite_outputs():
 
 @pytest.fixture
 def handwriting():
-    from engine.models.omniglot_zoo import DEFAULT_HANDWRITING_MODEL
-    from engine.pipelines import handwriting
+    from engine.fewshot.handwriting import DEFAULT_HANDWRITING_MODEL
+    from engine.fewshot import handwriting
     if DEFAULT_HANDWRITING_MODEL not in _fewshot_models():
         pytest.skip("no shipped handwriting checkpoint")
     return handwriting
@@ -345,7 +347,7 @@ def test_fewshot_eval_cli_on_runs_prints_a_json_accuracy_last(handwriting, tmp_p
 
 
 def test_handwriting_models_list_the_default_first_and_hide_the_nk_variants(handwriting):
-    from engine.models.omniglot_zoo import DEFAULT_HANDWRITING_MODEL
+    from engine.fewshot.handwriting import DEFAULT_HANDWRITING_MODEL
     names = handwriting.handwriting_models()
     assert names[0] == DEFAULT_HANDWRITING_MODEL
     assert not any(n.endswith(("-5w1s", "-5w5s", "-20w1s", "-20w5s")) for n in names)

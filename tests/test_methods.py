@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.methods import create_method, list_methods
-from engine.methods.base import class_means
+from engine.fewshot.methods import create_method, list_methods
+from engine.fewshot.methods.base import class_means
 
 FEATURE_METHODS = {"protonet": {}, "cosine": {}, "linear": {"steps": 50}}
 

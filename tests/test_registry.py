@@ -5,8 +5,9 @@ import pytest
 import torch
 from tiny_models import tiny_blip, tiny_openclip
 
-from engine.hub import HubUnavailableError
-from engine.registry import create_model, get_model, get_spec, list_models, use_model
+from engine.models import HubUnavailableError
+from engine.models import create_model, load_model as get_model, get_spec, list_models
+from engine.models._factory import use_model
 
 
 def test_unknown_model_raises_and_lists_valid_names():

@@ -13,11 +13,11 @@ import torch
 from cases import ACCEPTED
 from conftest import EXAMPLES, ROOT
 
-from engine.imageio import load_image
-from engine.methods.cir import artemis_scores, image_attributes, parse_modification
-from engine.methods.conse import conse_embed
-from engine.pipelines.gallery_index import GalleryIndex, index_folder, index_images
-from engine.pipelines.retrieval import RetrievalPipeline, image_digest
+from engine.inputs.images import load_image
+from engine.retrieval.scoring import artemis_scores, image_attributes, parse_modification
+from engine.retrieval.conse import conse_embed
+from engine.retrieval.index import GalleryIndex, index_folder, index_images
+from engine.retrieval.pipeline import RetrievalPipeline, image_digest
 
 GALLERY = ROOT / "assets" / "galleries" / "default"
 RETRIEVAL_EXAMPLES = json.loads((ROOT / "assets" / "galleries" / "examples.json").read_text())
@@ -159,8 +159,8 @@ def test_cli_retrieve_prints_ranked_json(capsys, tmp_path, monkeypatch):
 def test_hub_retrieval_with_a_tiny_openclip_uses_clip_embeddings(cat_image, coffee_image):
     from tiny_models import tiny_openclip
 
-    from engine.models.zoo import CLIP_PREPROCESS
-    from engine.registry import use_model
+    from engine.models._zoo import CLIP_PREPROCESS
+    from engine.models._factory import use_model
     from dataclasses import replace
     with use_model("openclip-vit-b-32", tiny_openclip(), preprocess=replace(CLIP_PREPROCESS, size=32)):
         index = index_images([("cat", cat_image), ("coffee", coffee_image),

@@ -10,9 +10,9 @@ import torch
 from conftest import ROOT
 from PIL import Image
 
-from engine.imageio import load_image, load_mask
-from engine.methods.panet import Prototypes, masked_average_pooling, prototype_probabilities
-from engine.pipelines.segment import SegmentPipeline
+from engine.inputs.images import load_image, load_mask
+from engine.segmentation.panet import Prototypes, masked_average_pooling, prototype_probabilities
+from engine.segmentation.pipeline import SegmentPipeline
 
 EXAMPLE = ROOT / "assets" / "examples" / "segment"
 
@@ -32,8 +32,8 @@ def example():
 def test_lite0_encoder_follows_smp_interface_and_feeds_a_unet_decoder():
     from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 
-    from engine.models.seg_encoders import lite0_encoder
-    from engine.registry import get_model
+    from engine.models.smp_encoders import lite0_encoder
+    from engine.models import load_model as get_model
     enc = lite0_encoder()
     x = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
     feats = enc(x)
@@ -152,8 +152,8 @@ def test_segment_eval_reports_mean_iou_over_episodes(capsys, tmp_path):
 def test_hub_encoder_path_with_a_tiny_timm_convnext(example):
     from segmentation_models_pytorch.encoders.timm_universal import TimmUniversalEncoder
 
-    from engine.models.seg_zoo import CONVNEXT_PREPROCESS
-    from engine.registry import use_model
+    from engine.models._seg_zoo import CONVNEXT_PREPROCESS
+    from engine.models._factory import use_model
     support, smask, query, _ = example
     torch.manual_seed(0)
     tiny = TimmUniversalEncoder("convnext_atto", pretrained=False).eval()

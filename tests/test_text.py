@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.text import MAX_TEXT_CHARS, TextInputError, clean_text
+from engine.inputs.text import MAX_TEXT_CHARS, TextInputError, clean_text
 
 
 @pytest.mark.parametrize("key", ["empty", "whitespace"])
@@ -31,7 +31,7 @@ def test_very_long_text_is_cut_and_user_told(case_texts):
 
 
 def test_minilm_truncates_long_text_and_reports_it(case_texts):
-    from engine.registry import get_model
+    from engine.models import load_model as get_model
     enc = get_model("minilm")
     texts = [case_texts["long_numbers"], case_texts["very_long"], "a cat"]
     out = enc.encode(texts)
@@ -42,6 +42,6 @@ def test_minilm_truncates_long_text_and_reports_it(case_texts):
 
 
 def test_minilm_similarity_is_semantic():
-    from engine.registry import get_model
+    from engine.models import load_model as get_model
     e = get_model("minilm").encode(["a photo of a cat", "a kitten", "a cup of coffee"]).embeddings
     assert float(e[0] @ e[1]) > float(e[0] @ e[2])

@@ -19,8 +19,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from engine.imageio import ImageInputError, load_image
-    from engine.pipelines.caption import CaptionPipeline
+    from engine.inputs.images import ImageInputError, load_image
+    from engine.captioning.pipeline import CaptionPipeline
     pipe, status = CaptionPipeline(), 0
     for path in args.images:
         try:

@@ -18,9 +18,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from engine.imageio import load_image
-    from engine.methods.change_detection import THRESHOLD
-    from engine.pipelines.change import ChangePipeline
+    from engine.inputs.images import load_image
+    from engine.change.detection import THRESHOLD
+    from engine.change.pipeline import ChangePipeline
     before = load_image(args.before, name=args.before)
     after = load_image(args.after, name=args.after)
     result = ChangePipeline()(before.image, after.image, model=args.model,

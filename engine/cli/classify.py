@@ -30,7 +30,7 @@ def read_support_folder(root: str | Path) -> list[tuple[str, list]]:
     Raises:
         ValueError: DIR missing, or no class sub-folders; bad images name the file.
     """
-    from engine.imageio import load_image
+    from engine.inputs.images import load_image
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"support folder {str(root)!r} does not exist")
@@ -45,13 +45,13 @@ def read_support_folder(root: str | Path) -> list[tuple[str, list]]:
 
 
 def run(args) -> int:
-    from engine.imageio import load_image
-    from engine.pipelines.fewshot import FewShotPipeline
-    from engine.registry import list_models
+    from engine.inputs.images import load_image
+    from engine.fewshot.pipeline import FewShotPipeline
+    from engine.models import list_models
     support = read_support_folder(args.support)
     queries = [load_image(q).image for q in args.query]
     if args.model in list_models(task="fewshot"):  # meta-learned on Omniglot: drawings
-        from engine.pipelines.handwriting import classify_handwriting
+        from engine.fewshot.handwriting import classify_handwriting
         images = [img for _, imgs in support for img in imgs]
         labels = [name for name, imgs in support for _ in imgs]
         result = classify_handwriting(images, labels, queries, args.model,

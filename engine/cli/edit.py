@@ -28,9 +28,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from engine.imageio import load_image, load_mask
-    from engine.pipelines.edit import EditPipeline
-    from engine.text import clean_text
+    from engine.inputs.images import load_image, load_mask
+    from engine.editing.pipeline import EditPipeline
+    from engine.inputs.text import clean_text
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"):
         raise ValueError(f"--out {args.out}: use a .png, .jpg, .webp, .bmp or .tif file name")

@@ -35,10 +35,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from engine.models.omniglot_zoo import DEFAULT_HANDWRITING_MODEL
+    from engine.fewshot.handwriting import DEFAULT_HANDWRITING_MODEL
     model = args.model or DEFAULT_HANDWRITING_MODEL
     if args.make_runs:
-        from engine.data.omniglot import write_runs
+        from engine.fewshot.omniglot import write_runs
         out = write_runs(args.make_runs, split=args.split, n_runs=args.n_runs, seed=args.seed)
         emit({"runs_written": str(out), "split": args.split, "n_runs": args.n_runs,
               "seed": args.seed})
@@ -59,9 +59,9 @@ def _overrides(args) -> dict:
 
 def _episodes(args, model: str) -> int:
     import torch
-    from engine.data.omniglot import load_split
-    from engine.registry import create_model, get_spec, list_models
-    from engine.training.evaluate import evaluate_episodes
+    from engine.fewshot.omniglot import load_split
+    from engine.models import create_model, get_spec, list_models
+    from engine.fewshot.evaluate import evaluate_episodes
     if model not in list_models(task="fewshot"):
         raise ValueError(f"unknown few-shot model {model!r}; valid: "
                          f"{', '.join(list_models(task='fewshot'))}")
@@ -76,7 +76,8 @@ def _episodes(args, model: str) -> int:
                              f"not {model!r}")
         kwargs = {"inner_steps": o.get("maml_steps"), "inner_lr": o.get("maml_step_size")}
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    clf = create_model(model, **kwargs)
+    from engine.fewshot.checkpoints import build_classifier  # TRANSITIONAL
+    clf = build_classifier(create_model(model), **kwargs)
     images = load_split(args.split).float_images()
     for way in args.way:
         for shot in args.shot:
@@ -90,9 +91,9 @@ def _episodes(args, model: str) -> int:
 
 
 def _runs(args, model: str) -> int:
-    from engine.data.omniglot import read_runs
-    from engine.imageio import load_image
-    from engine.pipelines.handwriting import classify_handwriting
+    from engine.fewshot.omniglot import read_runs
+    from engine.inputs.images import load_image
+    from engine.fewshot.handwriting import classify_handwriting
     runs = read_runs(args.runs)
     accs = []
     for run in runs:

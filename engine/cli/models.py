@@ -11,8 +11,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from engine.methods import list_methods
-    from engine.registry import get_spec, list_models
+    from engine.fewshot.methods import list_methods
+    from engine.models import get_spec, list_models
     for name in list_models(task=args.task):
         spec = get_spec(name)
         emit({"model": name, "task": spec.task, "source": spec.source,

@@ -1,7 +1,7 @@
 """``python -m engine retrieve --gallery DIR --reference IMAGE --text TEXT [--top-k K]
 [--model NAME] [--weight W]``: composed image retrieval, one JSON line.
 
-The gallery's index is cached on disk (see :mod:`engine.pipelines.gallery_index`) and reused
+The gallery's index is cached on disk (see :mod:`engine.retrieval.index`) and reused
 while its files are unchanged.
 """
 from __future__ import annotations
@@ -25,10 +25,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from engine.imageio import load_image
-    from engine.pipelines.gallery_index import index_folder, retrieval_models
-    from engine.pipelines.retrieval import RetrievalPipeline, image_digest
-    from engine.text import clean_text
+    from engine.inputs.images import load_image
+    from engine.retrieval.index import index_folder, retrieval_models
+    from engine.retrieval.pipeline import RetrievalPipeline, image_digest
+    from engine.inputs.text import clean_text
     if args.model not in retrieval_models():
         raise ValueError(f"unknown retrieval model {args.model!r}; valid: "
                          f"{', '.join(retrieval_models())}")

@@ -2,7 +2,7 @@
 --out MASK.png [--model NAME]``: few-shot segmentation (PANet), one JSON line.
 
 ``python -m engine segment-eval --data DIR --way N --shot K --episodes E``: mean IoU over
-N-way K-shot episodes (see :mod:`engine.pipelines.segment_eval`).
+N-way K-shot episodes (see :mod:`engine.segmentation.evaluate`).
 """
 from __future__ import annotations
 
@@ -41,8 +41,8 @@ def run(args) -> int:
     import numpy as np
     from PIL import Image
 
-    from engine.imageio import load_image, load_mask
-    from engine.pipelines.segment import SegmentPipeline
+    from engine.inputs.images import load_image, load_mask
+    from engine.segmentation.pipeline import SegmentPipeline
     support = []
     for image_path, mask_path in args.support:
         img = load_image(image_path).image
@@ -64,7 +64,7 @@ def run(args) -> int:
 
 
 def run_eval(args) -> int:
-    from engine.pipelines.segment_eval import evaluate
+    from engine.segmentation.evaluate import evaluate
     res = evaluate(args.data, args.way, args.shot, args.episodes, args.seed, args.model,
                    args.refine_steps)
     res["ms"] = round(res["ms"], 1)

@@ -1,5 +1,5 @@
 """``python -m engine train-fewshot``: meta-train a few-shot method on Omniglot, write the
-safetensors checkpoint and its JSON card (see :mod:`engine.training.episodic`)."""
+safetensors checkpoint and its JSON card (see :mod:`engine.fewshot.episodic`)."""
 from __future__ import annotations
 
 import os
@@ -35,7 +35,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from engine.training.episodic import TrainConfig, train_fewshot
+    from engine.fewshot.episodic import TrainConfig, train_fewshot
     if not args.out.endswith(".safetensors"):
         raise ValueError(f"--out must end in .safetensors, got {args.out!r}")
     cfg = TrainConfig(method=args.method, way=args.way, shot=args.shot, query=args.query,

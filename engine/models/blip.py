@@ -12,7 +12,7 @@ import threading
 import torch
 from torch import nn
 
-from engine.registry import Preprocess
+from engine.models.preprocess import Preprocess
 
 
 class BlipCaptioner(nn.Module):

@@ -13,7 +13,7 @@ import timm
 import torch
 from torch import nn
 
-from engine.registry import Preprocess
+from engine.models.preprocess import Preprocess
 
 #: EfficientNet-Lite's reference preprocessing (TF-Lite: (x - 127) / 128), 224 px, crop 0.875.
 LITE0_PREPROCESS = Preprocess(size=224, crop_pct=0.875, mean=(0.5, 0.5, 0.5),

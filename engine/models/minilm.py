@@ -56,7 +56,7 @@ class MiniLMEncoder(nn.Module):
         """Embed texts.
 
         Args:
-            texts: N strings (cleaned by :func:`engine.text.clean_text`; empty strings allowed).
+            texts: N strings (cleaned by :func:`engine.inputs.text.clean_text`; empty strings allowed).
             batch_size: texts per forward pass.
 
         Returns:

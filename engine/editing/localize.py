@@ -1,0 +1,196 @@
+"""Find the region a text names: text -> ImageNet classes (MiniLM), class activation map (CAM,
+Zhou et al., "Learning Deep Features for Discriminative Localization", CVPR 2016), refined to
+the object's outline with SLIC superpixels (Achanta et al., TPAMI 2012).
+
+The CAM of the matched classes is averaged inside each superpixel; superpixels with a high CAM
+are the object, those with a low CAM background, and the uncertain ones in between join the side
+whose colours (mean CIELAB) they match, a superpixel version of GrabCut's colour models (Rother
+et al., SIGGRAPH 2004); then neighbours of the same colour join (region growing, 3 rings), and
+the connected part holding the CAM peak is the object (holes filled). "The background" is the complement of the image's most probable object.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from engine.colours import rgb_to_lab
+from engine.models import load_model as get_model, get_spec
+
+BACKBONE = "efficientnet_lite0"
+#: MiniLM cosine similarity a phrase needs with some ImageNet class name to be localised.
+MIN_SIMILARITY = 0.45
+#: Classes within this similarity of the best match are localised together (synonyms).
+SIMILARITY_BAND = 0.08
+#: Superpixels whose mean CAM is above this fraction of the maximum belong to the object.
+CAM_KEEP = 0.35
+#: Superpixels above this fraction of the peak CAM are surely the object; those below
+#: 0.45 x ``CAM_KEEP`` surely background; the rest join the side whose colours they match.
+SURE_OBJECT = 0.6
+#: An uncertain superpixel joins the object if its colour distance to the object is below
+#: this times its distance to the background (> 1 favours the object).
+FG_BIAS = 1.3
+#: Region growing: colour difference (CIELAB ΔE) and smallest CAM fraction for a neighbouring
+#: superpixel to join the object.
+GROW_DELTA_E, GROW_MIN_CAM = 10.0, 0.08
+#: Long side (pixels) at which superpixels are computed.
+SEGMENT_SIDE = 320
+_lock = threading.Lock()
+_class_embeddings: dict[str, torch.Tensor] = {}
+
+
+@dataclass
+class Localisation:
+    """Where a phrase is in an image.
+
+    Attributes:
+        mask: (H, W) bool at the image's size.
+        classes: matched ImageNet class names, best first.
+        similarity: MiniLM similarity of the phrase and the best class, in [-1, 1].
+        probability: the classifier's summed probability of the matched classes, in [0, 1].
+    """
+
+    mask: np.ndarray
+    classes: list[str]
+    similarity: float
+    probability: float
+
+
+def class_table() -> torch.Tensor:
+    """(1000, 384) unit-norm MiniLM embeddings of the ImageNet class names (computed once)."""
+    with _lock:
+        if "names" not in _class_embeddings:
+            names = list(get_model(BACKBONE).class_names)
+            _class_embeddings["names"] = get_model("minilm").encode(names).embeddings
+        return _class_embeddings["names"]
+
+
+def match_classes(phrase: str, probs: torch.Tensor) -> tuple[list[int], float]:
+    """ImageNet classes a phrase names, ordered by the image's probability.
+
+    Args:
+        phrase: object words ("cat", "coffee cup").
+        probs: (1000,) softmax probabilities of the image.
+
+    Returns:
+        (class indices, best similarity).
+
+    Raises:
+        ValueError: no class name is similar enough (the message names the closest ones).
+    """
+    query = get_model("minilm").encode([phrase]).embeddings  # (1, 384)
+    sim = (query @ class_table().T)[0]  # (1000,)
+    best = float(sim.max())
+    names = get_model(BACKBONE).class_names
+    if best < MIN_SIMILARITY:
+        closest = ", ".join(names[i] for i in sim.topk(3).indices.tolist())
+        raise ValueError(f"\"{phrase}\" does not match any of the 1,000 ImageNet object names "
+                         f"the offline editor can find (closest: {closest}). Paint the region "
+                         f"in caption + mask mode instead.")
+    cand = torch.nonzero(sim >= best - SIMILARITY_BAND).flatten()
+    order = cand[probs[cand].argsort(descending=True)]
+    return order.tolist(), best
+
+
+def _cam(image: Image.Image, classes: list[int] | None) -> tuple[np.ndarray, torch.Tensor]:
+    """(h, w) CAM (>= 0) of ``classes`` weighted by probability (None: top class), and probs."""
+    backbone = get_model(BACKBONE)
+    x = get_spec(BACKBONE).preprocess.whole_image(image)
+    with torch.no_grad():
+        out = backbone(x)
+        probs = out.logits.float().softmax(-1)[0]
+        if classes is None:
+            classes = [int(probs.argmax())]
+        idx = torch.tensor(classes[:5])
+        weights = probs[idx] + 1e-4
+        cams = torch.einsum("kc,chw->khw", backbone.classifier_weight[idx], out.head_map[0])
+        cam = (cams.clamp(min=0) * weights[:, None, None]).sum(0) / weights.sum()
+    return np.nan_to_num(cam.numpy().astype(np.float32)), probs
+
+
+def _grow(segments: np.ndarray, colours: np.ndarray, means: np.ndarray, chosen: np.ndarray,
+          rounds: int = 3) -> np.ndarray:
+    """Region growing over superpixels: a neighbour of the object whose mean colour is within
+    ``GROW_DELTA_E`` (CIELAB) of an adjacent object superpixel, and whose CAM is not negligible
+    (>= ``GROW_MIN_CAM``), joins it; up to ``rounds`` rings."""
+    pairs = np.concatenate([np.stack([segments[:, :-1].ravel(), segments[:, 1:].ravel()], 1),
+                            np.stack([segments[:-1].ravel(), segments[1:].ravel()], 1)])
+    pairs = np.unique(pairs[pairs[:, 0] != pairs[:, 1]], axis=0)
+    pairs = np.concatenate([pairs, pairs[:, ::-1]])  # (P, 2) both directions
+    close = np.linalg.norm(colours[pairs[:, 0]] - colours[pairs[:, 1]], axis=1) < GROW_DELTA_E
+    chosen = chosen.copy()
+    for _ in range(rounds):
+        src, dst = pairs[:, 0], pairs[:, 1]
+        join = chosen[src] & ~chosen[dst] & close & (means[dst] >= GROW_MIN_CAM)
+        if not join.any():
+            break
+        chosen[dst[join]] = True
+    return chosen
+
+
+def refine(image: Image.Image, cam: np.ndarray, keep: float = CAM_KEEP) -> np.ndarray:
+    """CAM -> object mask following superpixel outlines.
+
+    Args:
+        image: RGB image (W x H).
+        cam: (h, w) float >= 0.
+        keep: superpixels above ``keep`` x max mean-CAM are kept.
+
+    Returns:
+        (H, W) bool (empty if the CAM is all zero).
+    """
+    from scipy import ndimage
+    from skimage.segmentation import slic
+    W, H = image.size
+    scale = min(1.0, SEGMENT_SIDE / max(W, H))
+    small = image.resize((max(8, round(W * scale)), max(8, round(H * scale))),
+                         Image.Resampling.BILINEAR)
+    heat = np.asarray(Image.fromarray(cam).resize(small.size, Image.Resampling.BILINEAR))
+    if heat.max() <= 0:
+        return np.zeros((H, W), bool)
+    segments = slic(np.asarray(small), n_segments=150, compactness=10, start_label=0)
+    index = np.arange(segments.max() + 1)
+    means = np.asarray(ndimage.mean(heat, labels=segments, index=index)) / float(heat.max())
+    lab = rgb_to_lab(np.asarray(small, np.float32) / 255.0)
+    colours = np.stack([ndimage.mean(lab[..., c], labels=segments, index=index)
+                        for c in range(3)], 1)  # (S, 3) mean Lab of each superpixel
+    sure_fg, sure_bg = means >= SURE_OBJECT, means < keep * 0.45
+    chosen_sp = means >= keep
+    unknown = ~sure_fg & ~sure_bg
+    if sure_fg.any() and sure_bg.any() and unknown.any():
+        # GrabCut-like step: an uncertain superpixel joins the side whose colours it matches
+        d = np.linalg.norm(colours[unknown][:, None] - colours[None], axis=-1)  # (U, S)
+        d_fg = np.where(sure_fg[None], d, np.inf).min(1)
+        d_bg = np.where(sure_bg[None], d, np.inf).min(1)
+        chosen_sp[unknown] = d_fg < FG_BIAS * d_bg
+    chosen_sp = _grow(segments, colours, means, chosen_sp)
+    chosen = chosen_sp[segments]
+    labels, _ = ndimage.label(chosen)
+    peak = labels[np.unravel_index(np.argmax(np.where(chosen, heat, -1)), heat.shape)]
+    mask = ndimage.binary_fill_holes(labels == peak) if peak else chosen
+    big = Image.fromarray(mask.astype(np.uint8) * 255).resize((W, H), Image.Resampling.NEAREST)
+    return np.asarray(big) > 127
+
+
+def localise(image: Image.Image, phrase: str | None) -> Localisation:
+    """Mask of the object ``phrase`` names (None: the most probable object).
+
+    Raises:
+        ValueError: the phrase matches no ImageNet class, or nothing could be localised.
+    """
+    cam, probs = _cam(image, None)
+    if phrase is None:
+        top = int(probs.argmax())
+        classes, sim = [top], 1.0
+    else:
+        classes, sim = match_classes(phrase, probs)
+        cam, _ = _cam(image, classes)
+    mask = refine(image, cam)
+    if not mask.any():
+        raise ValueError(f"could not find {phrase or 'the main object'} in this image; paint "
+                         "the region in caption + mask mode instead.")
+    names = get_model(BACKBONE).class_names
+    return Localisation(mask, [names[i] for i in classes], sim, float(probs[classes].sum()))

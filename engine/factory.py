@@ -1,0 +1,242 @@
+"""Builds each task's pipeline from the model registry: the one place models are created.
+
+The demos and the command line ask here for a pipeline by (task, model name); pipelines and
+algorithms receive their components in their constructors and never look a model up. Every
+pipeline is built once per process per (task, model) and is read-only afterwards (per-request
+state lives in the call). A hub model the server cannot reach is reported in one sentence and
+the task's embedded default is used instead (:func:`choose_pipeline`).
+
+    >>> from engine.factory import get_pipeline, task_models
+    >>> task_models("caption")
+    ['efficientnet_lite0', 'blip-base']
+    >>> result = get_pipeline("caption")(image)
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from engine.errors import UserInputError
+from engine.models import (OFFLINE_MESSAGE, HubUnavailableError, ModelSpec, get_spec,
+                           hub_available, list_models, load_model)
+from engine.models._registry import unknown_name_message
+
+#: The embedded backbone most tasks run on (EfficientNet-Lite0, ImageNet).
+EMBEDDED_BACKBONE = "efficientnet_lite0"
+#: The embedded sentence encoder (all-MiniLM-L6-v2).
+EMBEDDED_TEXT = "minilm"
+
+
+@dataclass(frozen=True)
+class Task:
+    """How to build one task's pipeline.
+
+    Attributes:
+        name: task name ("caption", "change", ...).
+        default: the embedded model used by default and as the offline fallback.
+        models: callable returning the model names the task accepts, default first.
+        build: callable(model name) -> pipeline.
+    """
+
+    name: str
+    default: str
+    models: Callable[[], list[str]]
+    build: Callable[[str], Any]
+
+
+# --- caption ---------------------------------------------------------------------------------
+
+def _caption_models() -> list[str]:
+    return [EMBEDDED_BACKBONE] + list_models(task="caption")
+
+
+def _build_caption(model: str):
+    from engine.captioning.pipeline import CaptionPipeline
+    return CaptionPipeline()
+
+
+# --- change ----------------------------------------------------------------------------------
+
+def _change_models() -> list[str]:
+    return [EMBEDDED_BACKBONE] + list_models(task="caption")
+
+
+def _build_change(model: str):
+    from engine.change.pipeline import ChangePipeline
+    return ChangePipeline()
+
+
+# --- edit ------------------------------------------------------------------------------------
+
+def _edit_models() -> list[str]:
+    return [EMBEDDED_BACKBONE] + list_models(task="edit") + list_models(task="inpaint")
+
+
+def _build_edit(model: str):
+    from engine.editing.pipeline import EditPipeline
+    return EditPipeline()
+
+
+# --- retrieve --------------------------------------------------------------------------------
+
+def _retrieve_models() -> list[str]:
+    return [EMBEDDED_BACKBONE, "openclip-vit-b-32"]
+
+
+def _build_retrieve(model: str):
+    from engine.retrieval.pipeline import RetrievalPipeline
+    return RetrievalPipeline()
+
+
+# --- segment ---------------------------------------------------------------------------------
+
+def _segment_models() -> list[str]:
+    return [EMBEDDED_BACKBONE] + list_models(task="segmentation")
+
+
+def _build_segment(model: str):
+    from engine.segmentation.pipeline import SegmentPipeline
+    return SegmentPipeline()
+
+
+# --- few-shot (photos over a frozen backbone; drawings with meta-learned checkpoints) -----------
+
+def _fewshot_models() -> list[str]:
+    return list_models(task="backbone", source="embedded") + list_models(task="backbone",
+                                                                        source="hub")
+
+
+def _build_fewshot(model: str):
+    from engine.fewshot.pipeline import FewShotPipeline
+    return FewShotPipeline()
+
+
+def _handwriting_models() -> list[str]:
+    import re
+    names = [n for n in list_models(task="fewshot") if not re.search(r"-\d+w\d+s$", n)]
+    return sorted(names, key=lambda n: (n != "omniglot-protonet", n))
+
+
+def _build_handwriting(model: str):
+    raise NotImplementedError("handwriting pipeline: built by the few-shot room")
+
+
+TASKS: dict[str, Task] = {t.name: t for t in (
+    Task("caption", EMBEDDED_BACKBONE, _caption_models, _build_caption),
+    Task("change", EMBEDDED_BACKBONE, _change_models, _build_change),
+    Task("edit", EMBEDDED_BACKBONE, _edit_models, _build_edit),
+    Task("retrieve", EMBEDDED_BACKBONE, _retrieve_models, _build_retrieve),
+    Task("segment", EMBEDDED_BACKBONE, _segment_models, _build_segment),
+    Task("fewshot", EMBEDDED_BACKBONE, _fewshot_models, _build_fewshot),
+    Task("handwriting", "omniglot-protonet", _handwriting_models, _build_handwriting),
+)}
+
+_PIPELINES: dict[tuple[str, str], Any] = {}
+_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_GUARD = threading.Lock()
+
+
+def _task(task: str) -> Task:
+    if task not in TASKS:
+        raise ValueError(unknown_name_message("task", task, list(TASKS)))
+    return TASKS[task]
+
+
+def task_models(task: str) -> list[str]:
+    """Model names ``task`` accepts, its embedded default first.
+
+    Raises:
+        ValueError: unknown task (a programming error, not a user's).
+    """
+    return _task(task).models()
+
+
+def default_model(task: str) -> str:
+    """The embedded model ``task`` uses by default and falls back to offline."""
+    return _task(task).default
+
+
+def check_model(task: str, model: str) -> str:
+    """Return ``model`` if ``task`` accepts it.
+
+    Raises:
+        UserInputError: it does not; the message lists the valid names.
+    """
+    valid = task_models(task)
+    if model not in valid:
+        raise UserInputError(unknown_name_message(f"{task} model", model, valid))
+    return model
+
+
+def get_pipeline(task: str, model: str | None = None) -> Any:
+    """The process-wide pipeline of ``task`` on ``model`` (default: the embedded one).
+
+    Built on first use (loading its models) and shared read-only afterwards. Building one
+    pipeline never waits for another (one lock per (task, model)).
+
+    Raises:
+        UserInputError: ``task`` does not accept ``model``.
+        engine.models.HubUnavailableError: a hub model while the hub is unreachable.
+    """
+    spec = _task(task)
+    model = check_model(task, model or spec.default)
+    key = (task, model)
+    pipe = _PIPELINES.get(key)
+    if pipe is not None:
+        return pipe
+    with _GUARD:
+        lock = _LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        if key not in _PIPELINES:
+            _PIPELINES[key] = spec.build(model)
+        return _PIPELINES[key]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A pipeline ready to run: the model it runs on and, after a fallback, why (one sentence)."""
+
+    pipeline: Any
+    model: str
+    note: str | None = None
+
+
+def choose_pipeline(task: str, model: str | None = None) -> Choice:
+    """Like :func:`get_pipeline`, but a hub model the server cannot reach falls back to the
+    task's embedded default, with :data:`engine.models.OFFLINE_MESSAGE` as the note.
+
+    Raises:
+        UserInputError: ``task`` does not accept ``model``.
+    """
+    spec = _task(task)
+    model = check_model(task, model or spec.default)
+    if model != spec.default and get_spec(model).source == "hub":
+        if not hub_available():
+            return Choice(get_pipeline(task, spec.default), spec.default, OFFLINE_MESSAGE)
+        try:
+            return Choice(get_pipeline(task, model), model)
+        except HubUnavailableError:
+            return Choice(get_pipeline(task, spec.default), spec.default, OFFLINE_MESSAGE)
+    return Choice(get_pipeline(task, model), model)
+
+
+def model_info(name: str) -> ModelSpec:
+    """The registry entry of ``name`` (its task, source, weights, licence, preprocessing).
+
+    Raises:
+        UserInputError: unknown name (lists the valid ones).
+    """
+    try:
+        return get_spec(name)
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from None
+
+
+def load(name: str) -> Any:
+    """The shared read-only instance of registered model ``name`` (for builders and scripts)."""
+    return load_model(name)
+
+
+__all__ = ["Choice", "TASKS", "check_model", "choose_pipeline", "default_model", "get_pipeline",
+           "list_models", "load", "model_info", "task_models"]

@@ -1,0 +1,76 @@
+"""The one text-input path: every text box and CLI text argument goes through :func:`clean_text`.
+
+Rules (``../shared/cases/cases.md``, "text"): control characters are removed, runs of white space
+become one space, Unicode (emoji, right-to-left scripts) passes through unharmed, and empty or
+white-space-only text is refused with a message. Texts longer than a model's context are cut
+by the model's tokenizer (which keeps the end-of-text token); :func:`clean_text` reports a cut of
+its own character limit so the user can be told.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from engine.errors import UserInputError
+
+#: Characters kept from any text box; longer input is cut and the user told.
+MAX_TEXT_CHARS = 1000
+
+_WS = re.compile(r"\s+")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+class TextInputError(UserInputError):
+    """Text that cannot be used; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class CleanText:
+    """Cleaned text and what happened to it.
+
+    Attributes:
+        text: the cleaned text (non-empty).
+        truncated: True if it was cut to ``max_chars`` characters.
+        notes: plain-language remarks for the user.
+    """
+
+    text: str
+    truncated: bool
+    notes: tuple[str, ...] = ()
+
+
+def clean_text(text: str | None, *, field: str = "text", max_chars: int = MAX_TEXT_CHARS
+               ) -> CleanText:
+    """Normalise a user's text.
+
+    Args:
+        text: raw text from a text box or the command line (None counts as empty).
+        field: name of the input to quote in messages (e.g. "instruction").
+        max_chars: characters kept; the rest is cut at a word boundary when one is near.
+
+    Returns:
+        :class:`CleanText`.
+
+    Raises:
+        TextInputError: the text is empty or only white space / control characters.
+    """
+    raw = "" if text is None else str(text)
+    raw = _ANSI.sub("", raw)
+    kept = "".join(ch for ch in raw
+                   if ch in "\t\n\r " or unicodedata.category(ch)[0] != "C"
+                   or ch in "\u200d\u200c")  # keep zero-width joiners used by emoji and scripts
+    kept = _WS.sub(" ", kept).strip()
+    if not kept:
+        raise TextInputError(f"The {field} is empty: please type a few words.")
+    notes = []
+    truncated = len(kept) > max_chars
+    if truncated:
+        cut = kept[:max_chars]
+        space = cut.rfind(" ")
+        if space > max_chars * 0.8:
+            cut = cut[:space]
+        notes.append(f"The {field} was {len(kept)} characters long; only the first {len(cut)} "
+                     f"were used.")
+        kept = cut
+    return CleanText(kept, truncated, tuple(notes))

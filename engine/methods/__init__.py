@@ -1,7 +1,0 @@
-"""Few-shot methods, one file each, one interface (:class:`engine.methods.base.FewShotClassifier`).
-
-``list_methods()`` / ``create_method(name, backbone=...)`` are the registry of methods.
-"""
-from engine.methods.base import FewShotClassifier, create_method, list_methods, register_method
-
-__all__ = ["FewShotClassifier", "create_method", "list_methods", "register_method"]

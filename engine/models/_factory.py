@@ -1,0 +1,85 @@
+"""Create models from the registry, in the manner of timm's ``_factory.py``.
+
+:func:`create_model` builds a new instance; :func:`load_model` hands out one process-wide,
+read-only instance per name, created on first use. Creating one model never blocks the
+creation of another: each name has its own lock, so a hub download in one tab does not hold
+up the other tabs.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import torch
+
+from engine.models._hub import require_hub
+from engine.models._registry import get_spec
+
+_CACHE: dict[str, Any] = {}
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def create_model(name: str, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32, **kwargs: Any) -> Any:
+    """Build a new instance of model ``name`` (weights loaded, eval mode).
+
+    Args:
+        name: a registered name (see :func:`engine.models.list_models`).
+        device, dtype: where the weights go (CPU float32 by default).
+        kwargs: passed to the entry's factory (e.g. ``pretrained=False``).
+
+    Raises:
+        ValueError: unknown name (lists the valid ones).
+        engine.models.HubUnavailableError: a hub model while the hub is unreachable.
+    """
+    spec = get_spec(name)
+    if spec.source == "hub":
+        require_hub(spec.name)
+    return spec.factory(device=torch.device(device), dtype=dtype, **kwargs)
+
+
+def _lock_for(name: str) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(name, threading.Lock())
+
+
+def load_model(name: str) -> Any:
+    """The process-wide, read-only instance of ``name`` on CPU float32, created on first use.
+
+    Shared by every request: callers must not mutate it (no ``.train()``, no state on it).
+    Only the creation of the same name waits on a lock; other names load concurrently.
+
+    Raises:
+        ValueError: unknown name. engine.models.HubUnavailableError: hub unreachable.
+    """
+    model = _CACHE.get(name)
+    if model is not None:
+        return model
+    with _lock_for(name):
+        if name not in _CACHE:
+            _CACHE[name] = create_model(name)
+        return _CACHE[name]
+
+
+import contextlib  # noqa: E402  (TRANSITIONAL: removed once every test builds pipelines directly)
+from dataclasses import replace  # noqa: E402
+
+
+@contextlib.contextmanager
+def use_model(name: str, instance: Any, preprocess=None):
+    """TRANSITIONAL test hook: serve ``instance`` as ``name`` inside the ``with`` block."""
+    from engine.models import _registry
+    spec = get_spec(name)
+    previous = _CACHE.get(name)
+    _CACHE[name] = instance
+    if preprocess is not None:
+        _registry._MODELS[name] = replace(spec, preprocess=preprocess)
+    try:
+        yield instance
+    finally:
+        _registry._MODELS[name] = spec
+        if previous is None:
+            _CACHE.pop(name, None)
+        else:
+            _CACHE[name] = previous

@@ -32,16 +32,19 @@ def example():
 def test_lite0_encoder_follows_smp_interface_and_feeds_a_unet_decoder():
     from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 
-    from engine.models.smp_encoders import lite0_encoder
-    from engine.models import load_model as get_model
-    enc = lite0_encoder()
+    from engine.models.efficientnet import EfficientNetLite0
+    from engine.models.smp_encoders import Lite0Encoder
+    lite0 = EfficientNetLite0(pretrained=True).eval()
+    enc = Lite0Encoder(lite0.net).eval()
     x = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
     feats = enc(x)
     assert list(enc.out_channels) == [3, 32, 24, 40, 112, 320]
     assert [f.shape[1] for f in feats] == list(enc.out_channels)
     assert [f.shape[2] for f in feats] == [64, 32, 16, 8, 4, 2]
     assert set(enc.get_stages()) == {16, 32}
-    ref = get_model("efficientnet_lite0")(x)
+    with torch.no_grad():
+        ref = lite0(x)
+        feats = enc(x)
     assert torch.allclose(feats[4], ref.features[16]) and torch.allclose(feats[5], ref.features[32])
     decoder = UnetDecoder(encoder_channels=enc.out_channels, decoder_channels=(32, 16, 8, 8, 4))
     with torch.no_grad():

@@ -11,11 +11,9 @@ import os
 
 import gradio as gr
 
+from demos import caption, change, edit, fewshot, retrieval, segment
+from demos.common import install_gradio_patches
 from engine.runtime import quiet_libraries
-
-quiet_libraries()
-
-from demos import caption, change, edit, fewshot, retrieval, segment  # noqa: E402  (after the library settings)
 
 TITLE = "Vision & Language: a lecture demo"
 INTRO = f"""# {TITLE}
@@ -35,6 +33,8 @@ TORCH_THREADS = int(os.environ.get("DEMO_TORCH_THREADS", "1"))
 
 def build_app() -> gr.Blocks:
     """Build the Blocks app (importable for tests without launching)."""
+    quiet_libraries()
+    install_gradio_patches()
     with gr.Blocks(title=TITLE, delete_cache=(1800, 3600)) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs():

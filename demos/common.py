@@ -9,8 +9,9 @@ from typing import Any, Callable
 import gradio as gr
 from PIL import Image
 
-from engine.models import OFFLINE_MESSAGE, HubUnavailableError
+from engine.errors import UserInputError
 from engine.inputs.images import ImageInputError, load_image
+from engine.models import OFFLINE_MESSAGE, HubUnavailableError
 
 log = logging.getLogger("demo")
 
@@ -43,12 +44,11 @@ def _atomic_save_pil_to_cache(img: Image.Image, cache_dir: str, name: str = "ima
     return str(path)
 
 
-def _patch_gradio_cache_writes() -> None:
+def install_gradio_patches() -> None:
+    """Make Gradio write its cached output images atomically (see
+    :func:`_atomic_save_pil_to_cache`). Called once by ``app.build_app``; idempotent."""
     from gradio import processing_utils
     processing_utils.save_pil_to_cache = _atomic_save_pil_to_cache
-
-
-_patch_gradio_cache_writes()
 
 #: Long side (pixels) of images kept in a session's state (support sets, galleries).
 STATE_IMAGE_SIDE = 384
@@ -161,12 +161,18 @@ def user_image(path: Any, what: str, max_side: int | None = 1024) -> tuple[Image
     return loaded.image, list(loaded.notes)
 
 
-def handle_errors(fn: Callable) -> Callable:
-    """Turn engine errors into plain-language ``gr.Error`` messages; log the rest.
+#: What the user sees when the server fails on its own (the traceback goes to the log).
+INTERNAL_ERROR = ("Internal error on the server (it has been logged); this is not a problem with "
+                  "your input. Please try again or try another input.")
 
-    ValueError (bad image, text, support set, option) -> its message; hub unreachable -> the
-    one-sentence offline message; anything else -> a generic message, traceback in the log.
-    Refused inputs are logged as one INFO line each, without a traceback.
+
+def handle_errors(fn: Callable) -> Callable:
+    """Show user mistakes as their one-line message; log anything else and say so briefly.
+
+    * ``gr.Error`` raised by the handler, and ``engine.errors.UserInputError`` (bad image, text,
+      support set, option) -> the message, logged as one INFO line without a traceback;
+    * hub unreachable -> the one-sentence offline message;
+    * anything else (a bug) -> :data:`INTERNAL_ERROR`, the traceback logged once.
     """
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any):
@@ -179,14 +185,12 @@ def handle_errors(fn: Callable) -> Callable:
         except HubUnavailableError:
             log.info("hub unreachable in %s", fn.__name__)
             raise gr.Error(OFFLINE_MESSAGE, print_exception=False) from None
-        except ValueError as exc:
+        except UserInputError as exc:
             log.info("refused input in %s: %s", fn.__name__, exc)
             raise gr.Error(str(exc), print_exception=False) from None
         except Exception:
-            log.exception("unexpected error in %s", fn.__name__)  # the traceback, once
-            raise gr.Error("Something went wrong on the server while processing this request; "
-                           "it has been logged. Please try another input.",
-                           print_exception=False) from None
+            log.exception("internal error in %s", fn.__name__)  # the traceback, once
+            raise gr.Error(INTERNAL_ERROR, print_exception=False) from None
     return wrapper
 
 

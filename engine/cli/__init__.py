@@ -2,7 +2,9 @@
 
 A sub-command lives in its own module here exposing ``register(subparsers)``, which adds an
 argparse parser whose ``func(args) -> int`` runs it; add the module to :data:`COMMANDS`.
-Bad input gives a one-line message on stderr and exit status 2, never a traceback.
+A user's mistake (:class:`engine.errors.UserInputError`, an unreachable hub) gives a one-line
+message on stderr and exit status 2, never a traceback; an internal error (a bug) prints its
+traceback and exits with status 1.
 """
 from __future__ import annotations
 
@@ -40,12 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     from engine.runtime import quiet_libraries
     quiet_libraries()
     args = build_parser().parse_args(argv)
+    from engine.errors import UserInputError
+    from engine.models import HubUnavailableError
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        # ValueError covers ImageInputError / TextInputError; RuntimeError covers the hub
+    except (UserInputError, HubUnavailableError) as exc:
         message = " ".join(str(exc).split())
         sys.stderr.write(f"error: {message}\n")
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception:
+        logging.getLogger("engine.cli").exception("internal error (a bug, not your input)")
+        return 1

@@ -97,7 +97,8 @@ def test_masked_average_pooling_gives_region_means_and_refuses_empty_masks():
     mask = torch.zeros(1, 1, 8, 8)
     mask[..., :4, :] = 1
     fg, bg = masked_average_pooling(feats, mask)
-    assert torch.allclose(fg, torch.tensor([1.0, 0.0])) and torch.allclose(bg, torch.tensor([0.0, 1.0]))
+    assert torch.allclose(fg, torch.tensor([1.0, 0.0]))
+    assert torch.allclose(bg, torch.tensor([0.0, 1.0]))
     _, none = masked_average_pooling(feats, torch.ones(1, 1, 8, 8))
     assert none is None
     with pytest.raises(ValueError, match="foreground"):

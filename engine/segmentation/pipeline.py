@@ -129,7 +129,8 @@ class SegmentPipeline:
         kept, no side below :data:`MIN_SIDE`)."""
         return self.preprocess.whole_image(image, min_side=MIN_SIDE)
 
-    def support_tensors(self, support: list[SupportPair]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def support_tensors(self, support: list[SupportPair]
+                        ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Support pairs at the encoder's input size.
 
         Args:

@@ -3,6 +3,7 @@ exactly known masks: transparent public-domain clip art pasted onto CC0 / CC BY 
 
     apt-get install openclipart-png         # needed by this script only
     python assets/make_segmentation_data.py
+    python assets/make_segmentation_data.py --layer-only   # support_layer.png only (no clipart)
 
 Writes (deterministic, seed 0):
 * ``assets/segmentation/eval/<class>/<name>.jpg`` + ``<name>_mask.png`` (224 x 224): 6 classes
@@ -12,13 +13,16 @@ Writes (deterministic, seed 0):
   drawing's opaque pixels (alpha >= 128). Provenance per file in ``SOURCES.csv`` there.
 * ``assets/examples/segment/``: one horse drawing pasted on two different random crops of one
   photo at two scales (support + its mask, query + its true mask): the "same object, another
-  place in a similar scene" case.
+  place in a similar scene" case; ``support_layer.png`` is the support mask as the editor's
+  painted layer (RGBA, red at alpha 160 on the object, transparent elsewhere), which the tab's
+  "Load the example" button hands to the editor as it is (a read-only file, no temp file).
 """
 from __future__ import annotations
 
 import csv
 import os
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +103,24 @@ def save(img: Image.Image, mask: np.ndarray, folder: Path, stem: str) -> None:
     Image.fromarray(mask.astype(np.uint8) * 255).save(folder / f"{stem}_mask.png")
 
 
+def write_example_layer() -> Path:
+    """Write ``support_layer.png`` from ``support_mask.png``: the mask as a painted layer.
+
+    Painted pixels are red at alpha 160: opaque enough for ``engine.inputs.images.load_mask``
+    (alpha >= 128 is painted), translucent enough for the horse to show through in the editor.
+    """
+    mask = np.asarray(Image.open(EXAMPLE / "support_mask.png").convert("L")) >= 128  # (H, W)
+    layer = np.zeros(mask.shape + (4,), np.uint8)  # (H, W, 4) RGBA, transparent
+    layer[mask] = (255, 0, 0, 160)
+    path = EXAMPLE / "support_layer.png"
+    Image.fromarray(layer, "RGBA").save(path, optimize=True)
+    return path
+
+
 def main() -> None:
+    if "--layer-only" in sys.argv[1:]:
+        print(f"wrote {write_example_layer()}")
+        return
     if not CLIPART.is_dir():
         raise SystemExit(f"{CLIPART} not found: apt-get install openclipart-png")
     rng = random.Random(0)
@@ -127,11 +148,14 @@ def main() -> None:
         _, bg = background(erng, [photos[bg_k]])
         img, mask = paste(bg, horse, erng, scale)
         save(img, mask, EXAMPLE, stem)
+    write_example_layer()
     (EXAMPLE / "SOURCES.md").write_text(
         "# Segmentation example\n\nWritten by `python assets/make_segmentation_data.py`.\n\n"
         f"- object: openclipart-png `{horse.relative_to(CLIPART)}`, {CLIPART_LICENCE}\n"
         f"- backgrounds: two random crops of scikit-learn `china.jpg`, {BACKGROUNDS[5][2]}\n"
-        "- masks (`*_mask.png`, white = object) are the drawing's opaque pixels, exact.\n")
+        "- masks (`*_mask.png`, white = object) are the drawing's opaque pixels, exact.\n"
+        "- `support_layer.png`: `support_mask.png` as the editor's painted layer (red, alpha "
+        "160), loaded by the tab's \"Load the example\" button.\n")
     print(f"wrote {len(rows)} evaluation pairs to {OUT} and the example to {EXAMPLE}")
 
 

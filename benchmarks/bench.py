@@ -166,11 +166,11 @@ def _retrieve_client(client):
 
 @functools.cache
 def _segment_inputs():
+    from engine.factory import get_pipeline
     from engine.inputs.images import load_image, load_mask
-    from engine.segmentation.pipeline import SegmentPipeline
     support = load_image(SEGMENT / "support.jpg").image
-    return (SegmentPipeline(), [(support, load_mask(SEGMENT / "support_mask.png",
-                                                    size=support.size))],
+    return (get_pipeline("segment"), [(support, load_mask(SEGMENT / "support_mask.png",
+                                                          size=support.size))],
             load_image(SEGMENT / "query.jpg").image)
 
 
@@ -180,17 +180,9 @@ def _segment_direct():
 
 
 def _segment_client(client):
-    import tempfile
-
     from gradio_client import handle_file
-    from PIL import Image
-    mask = np.asarray(Image.open(SEGMENT / "support_mask.png").convert("L")) >= 128
-    layer = np.zeros(mask.shape + (4,), np.uint8)
-    layer[mask] = (255, 0, 0, 255)
-    path = Path(tempfile.gettempdir()) / "bench_segment_layer.png"
-    Image.fromarray(layer, "RGBA").save(path)
     editor = {"background": handle_file(str(SEGMENT / "support.jpg")),
-              "layers": [handle_file(str(path))], "composite": None}
+              "layers": [handle_file(str(SEGMENT / "support_layer.png"))], "composite": None}
     return client.predict(editor, None, None, None, None, handle_file(str(SEGMENT / "query.jpg")),
                           "efficientnet_lite0", 0.5, api_name="/segment")
 

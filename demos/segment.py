@@ -1,26 +1,24 @@
 """Few-shot segmentation tab: paint the object on 1-5 support images, segment it in a query.
 
 Nothing is kept between requests: the support images and painted masks come with every call
-(no shared state). Masks are the editors' painted layers, each read by
-:func:`engine.inputs.images.load_mask` (opaque = painted, resized nearest to its image).
+(no shared state). A support's mask is the union of its editor's painted layers
+(:func:`engine.inputs.masks.painted_mask`); the pipeline comes from :mod:`engine.factory`.
 """
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 from PIL import Image
 
-from demos.common import (UploadEditor, UploadImage, handle_errors, hub_or_embedded,
-                          notes_markdown, user_image)
-from engine.inputs.images import ImageInputError, load_mask
-from engine.segmentation.pipeline import (EMBEDDED_SEGMENTER, MAX_SUPPORT, SegmentPipeline,
-                                      segment_models)
+from demos.common import UploadEditor, UploadImage, handle_errors, notes_markdown, user_image
+from engine.factory import choose_pipeline, default_model, task_models
+from engine.inputs.images import ImageInputError
+from engine.inputs.masks import painted_mask
+from engine.segmentation.pipeline import MAX_SUPPORT
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "assets" / "examples" / "segment"
-_pipeline = SegmentPipeline()
 
 
 def support_pair(value, k: int) -> tuple[Image.Image, np.ndarray, list[str]] | None:
@@ -42,13 +40,10 @@ def support_pair(value, k: int) -> tuple[Image.Image, np.ndarray, list[str]] | N
         notes.append(f"Support image {k} came without a mask layer: the whole image is taken "
                      f"as the object.")
         return img, np.ones((img.height, img.width), bool), notes
-    mask = np.zeros((img.height, img.width), bool)
-    for j, layer in enumerate(layers, start=1):
-        try:
-            mask |= load_mask(layer, size=img.size, name=f"support {k} mask layer {j}",
-                              allow_empty=True)
-        except ImageInputError as exc:
-            raise gr.Error(f"Support {k}: {exc}") from None
+    try:
+        mask = painted_mask(layers, img.size, what=f"support {k} mask layer")
+    except ImageInputError as exc:
+        raise gr.Error(f"Support {k}: {exc}") from None
     if not mask.any():
         raise gr.Error(f"Support {k}: its mask is empty. Paint over the object on support "
                        f"image {k} (or clear that image).")
@@ -56,7 +51,7 @@ def support_pair(value, k: int) -> tuple[Image.Image, np.ndarray, list[str]] | N
 
 
 @handle_errors
-def segment(s1, s2, s3, s4, s5, query, model: str = EMBEDDED_SEGMENTER,
+def segment(s1, s2, s3, s4, s5, query, model: str = default_model("segment"),
             threshold: float = 0.5):
     """Segment the painted object in the query image.
 
@@ -77,9 +72,9 @@ def segment(s1, s2, s3, s4, s5, query, model: str = EMBEDDED_SEGMENTER,
     if not support:
         raise gr.Error("Upload at least one support image and paint the object on it.")
     image, qnotes = user_image(query, "the query image")
-    model, note = hub_or_embedded(model, EMBEDDED_SEGMENTER)
-    notes += qnotes + ([note] if note else [])
-    result = _pipeline(support, image, model=model, threshold=float(threshold))
+    choice = choose_pipeline("segment", model)
+    notes += qnotes + ([choice.note] if choice.note else [])
+    result = choice.pipeline(support, image, threshold=float(threshold))
     area = (f"**Predicted area:** {100 * result.foreground_fraction:.1f} % of the query "
             f"({result.foreground_pixels:,} of {result.mask.size:,} pixels, "
             f"{image.width}x{image.height})\n\n**Model:** `{result.model}` · {len(support)} "
@@ -89,14 +84,13 @@ def segment(s1, s2, s3, s4, s5, query, model: str = EMBEDDED_SEGMENTER,
 
 
 def load_example():
-    """The bundled example: support 1 with its mask as a painted layer, the query, a note."""
-    mask = np.asarray(Image.open(EXAMPLE / "support_mask.png").convert("L")) >= 128
-    layer = np.zeros(mask.shape + (4,), np.uint8)
-    layer[mask] = (255, 0, 0, 160)  # painted = opaque enough for load_mask, the horse shows through
-    layer_path = Path(tempfile.gettempdir()) / "segment_example_layer.png"
-    Image.fromarray(layer, "RGBA").save(layer_path)
-    editor = {"background": str(EXAMPLE / "support.jpg"), "layers": [str(layer_path)],
-              "composite": None}
+    """The bundled example: support 1 with its mask as a painted layer, the query, a note.
+
+    Every file is a committed asset (the layer is ``support_layer.png``, written by
+    ``assets/make_segmentation_data.py``), so concurrent sessions only ever read files.
+    """
+    editor = {"background": str(EXAMPLE / "support.jpg"),
+              "layers": [str(EXAMPLE / "support_layer.png")], "composite": None}
     note = ("**Example loaded:** support 1 is a horse drawing on a temple photo, its mask (the "
             "drawing's exact outline) comes with it as the painted layer (the editor may not "
             "draw a loaded layer; painting over it adds to it). The query shows the same horse "
@@ -128,7 +122,7 @@ def build() -> None:
                 query = UploadImage(label="Query image", height=260,
                                     sources=["upload", "clipboard"])
                 with gr.Row():
-                    model = gr.Dropdown(segment_models(), value=EMBEDDED_SEGMENTER,
+                    model = gr.Dropdown(task_models("segment"), value=default_model("segment"),
                                         label="Encoder")
                     threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05,
                                           label="Object probability threshold")

@@ -97,7 +97,12 @@ def _segment_models() -> list[str]:
 
 def _build_segment(model: str):
     from engine.segmentation.pipeline import SegmentPipeline
-    return SegmentPipeline()
+    if model == EMBEDDED_BACKBONE:  # the shared Lite0's timm net behind smp's encoder interface
+        from engine.models.smp_encoders import Lite0Encoder
+        encoder = Lite0Encoder(load_model(model).net)
+    else:  # a hub smp encoder (smp-convnext-tiny)
+        encoder = load_model(model)
+    return SegmentPipeline(encoder, get_spec(model).preprocess, name=model)
 
 
 # --- few-shot (photos over a frozen backbone; drawings with meta-learned checkpoints) -----------

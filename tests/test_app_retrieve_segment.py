@@ -8,6 +8,8 @@ import pytest
 from conftest import EXAMPLES, ROOT
 from PIL import Image
 
+from engine.inputs.images import load_mask
+
 pytestmark = pytest.mark.server
 SEGMENT = EXAMPLES / "segment"
 
@@ -78,6 +80,16 @@ def test_segment_example_through_the_api(app_url, tmp_path):
     with pytest.raises(AppError, match="Support 2: its mask is empty"):
         client.predict(support, empty, None, None, None, handle_file(str(SEGMENT / "query.jpg")),
                        "efficientnet_lite0", 0.5, api_name="/segment")
+    whole = {"background": handle_file(str(SEGMENT / "support.jpg")), "layers": [],
+             "composite": None}
+    _, _, area = client.predict(whole, None, None, None, None,
+                                handle_file(str(SEGMENT / "query.jpg")), "efficientnet_lite0",
+                                0.5, api_name="/segment")
+    assert "came without a mask layer: the whole image is taken as the object" in area
     loaded = client.predict(api_name="/segment_load_example")
     assert loaded[0]["background"] and loaded[0]["layers"] and loaded[-2]
     assert "Example loaded" in loaded[-1]
+    layer = loaded[0]["layers"][0]
+    layer = layer.get("path") if isinstance(layer, dict) else layer
+    assert np.array_equal(load_mask(layer, size=(224, 224)),  # the layer is the exact mask
+                          load_mask(SEGMENT / "support_mask.png", size=(224, 224)))

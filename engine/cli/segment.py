@@ -3,6 +3,9 @@
 
 ``python -m engine segment-eval --data DIR --way N --shot K --episodes E``: mean IoU over
 N-way K-shot episodes (see :mod:`engine.segmentation.evaluate`).
+
+Both get their pipeline from :func:`engine.factory.get_pipeline` ("segment", ``--model``); a hub
+model the machine cannot reach ends with the one-line hub message and exit status 2.
 """
 from __future__ import annotations
 
@@ -19,8 +22,8 @@ def register(sub) -> None:
     p.add_argument("--query", required=True, metavar="IMAGE")
     p.add_argument("--out", required=True, metavar="MASK.png",
                    help="where to write the query's binary mask (PNG, 0/255, query size)")
-    p.add_argument("--model", default="efficientnet_lite0",
-                   help="efficientnet_lite0 (offline) or smp-convnext-tiny (hub)")
+    p.add_argument("--model", default=None,
+                   help="efficientnet_lite0 (offline, default) or smp-convnext-tiny (hub)")
     p.add_argument("--threshold", type=float, default=0.5, help="foreground probability cut")
     p.set_defaults(func=run)
     e = sub.add_parser("segment-eval", help="mean IoU of few-shot segmentation in episodes")
@@ -30,7 +33,8 @@ def register(sub) -> None:
     e.add_argument("--shot", type=int, default=1)
     e.add_argument("--episodes", type=int, default=20)
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--model", default="efficientnet_lite0")
+    e.add_argument("--model", default=None,
+                   help="efficientnet_lite0 (offline, default) or smp-convnext-tiny (hub)")
     e.add_argument("--refine-steps", type=int, default=None,
                    help="self-support refinement rounds (default: the pipeline's, 2; 0: plain "
                         "PANet)")
@@ -41,15 +45,14 @@ def run(args) -> int:
     import numpy as np
     from PIL import Image
 
+    from engine.factory import get_pipeline
     from engine.inputs.images import load_image, load_mask
-    from engine.segmentation.pipeline import SegmentPipeline
     support = []
     for image_path, mask_path in args.support:
         img = load_image(image_path).image
         support.append((img, load_mask(mask_path, size=img.size)))
     query = load_image(args.query)
-    result = SegmentPipeline()(support, query.image, model=args.model,
-                               threshold=args.threshold)
+    result = get_pipeline("segment", args.model)(support, query.image, threshold=args.threshold)
     mask = Image.fromarray(result.mask.astype(np.uint8) * 255)
     if mask.size != query.original_size:  # the query was downscaled on load: back to its size
         mask = mask.resize(query.original_size, Image.Resampling.NEAREST)
@@ -64,9 +67,10 @@ def run(args) -> int:
 
 
 def run_eval(args) -> int:
+    from engine.factory import get_pipeline
     from engine.segmentation.evaluate import evaluate
-    res = evaluate(args.data, args.way, args.shot, args.episodes, args.seed, args.model,
-                   args.refine_steps)
+    res = evaluate(get_pipeline("segment", args.model), args.data, args.way, args.shot,
+                   args.episodes, args.seed, args.refine_steps)
     res["ms"] = round(res["ms"], 1)
     res["miou"], res["foreground_iou"] = round(res["miou"], 4), round(res["foreground_iou"], 4)
     res["per_class"] = {k: round(v, 4) for k, v in res["per_class"].items()}

@@ -23,7 +23,7 @@ class Lite0Encoder(nn.Module, EncoderMixin):
     """EfficientNet-Lite0 as a segmentation-models-pytorch encoder (depth 5, stride 32).
 
     Args:
-        net: a timm ``efficientnet_lite0`` module (e.g. ``get_model("efficientnet_lite0").net``).
+        net: a timm ``efficientnet_lite0`` module (e.g. ``EfficientNetLite0().net``).
             It is shared, not copied: deep-copy it before training or ``make_dilated``.
         depth: number of stages returned (1..5), as in smp.
 

@@ -2,10 +2,12 @@
 a folder of (image, mask) pairs grouped by class (the FSS protocol of PANet / OSLSM: per class,
 intersections and unions summed over all episodes, then the mean over classes).
 
-Folder layout: ``DIR/<class>/<name>.<jpg|png>`` with its mask ``DIR/<class>/<name>_mask.png``
-(white = object). Each episode draws N classes, and for each class K support pairs and one
-query pair (all different); the N foreground prototypes and one background prototype (from
-every support image) label each query pixel as background or one of the N classes.
+Folder layout: ``DIR/<class>/<name>.<jpg|png|...>`` with its mask ``DIR/<class>/<name>_mask.png``
+(white = object); images are the files :func:`engine.inputs.files.image_files` lists (any
+suffix of ``IMAGE_SUFFIXES``, hidden files skipped). Each episode draws N classes, and for each
+class K support pairs and one query pair (all different); the N foreground prototypes and one
+background prototype (from every support image) label each query pixel as background or one of
+the N classes.
 """
 from __future__ import annotations
 
@@ -14,68 +16,71 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from engine.errors import UserInputError
+from engine.inputs.files import image_files
 from engine.inputs.images import load_image, load_mask
-from engine.segmentation.pipeline import EMBEDDED_SEGMENTER, SegmentPipeline
-
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+from engine.segmentation.panet import PANet
+from engine.segmentation.pipeline import SegmentPipeline
 
 
 def load_pairs(data_dir: str | Path) -> dict[str, list[tuple[Path, Path]]]:
     """{class: [(image path, mask path), ...]} of a dataset folder, sorted.
 
     Raises:
-        ValueError: not a folder, or no class folder with an (image, mask) pair.
+        UserInputError: not a folder, or no class folder with an (image, mask) pair.
     """
     root = Path(data_dir)
     if not root.is_dir():
-        raise ValueError(f"segmentation data folder {str(root)!r} does not exist")
+        raise UserInputError(f"segmentation data folder {str(root)!r} does not exist")
     out = {}
     for cls in sorted(p for p in root.iterdir() if p.is_dir()):
-        pairs = [(p, p.with_name(f"{p.stem}_mask.png")) for p in sorted(cls.iterdir())
-                 if p.suffix.lower() in _IMAGE_SUFFIXES and not p.stem.endswith("_mask")
-                 and p.with_name(f"{p.stem}_mask.png").is_file()]
+        pairs = [(p, p.with_name(f"{p.stem}_mask.png")) for p in image_files(cls)
+                 if not p.stem.endswith("_mask") and p.with_name(f"{p.stem}_mask.png").is_file()]
         if pairs:
             out[cls.name] = pairs
     if not out:
-        raise ValueError(f"no <class>/<name>.jpg + <name>_mask.png pairs in {str(root)!r}")
+        raise UserInputError(f"no <class>/<name>.jpg + <name>_mask.png pairs in {str(root)!r}")
     return out
 
 
-def evaluate(data_dir: str | Path, way: int = 1, shot: int = 1, episodes: int = 20,
-             seed: int = 0, model: str = EMBEDDED_SEGMENTER,
-             refine_steps: int | None = None) -> dict:
-    """Mean IoU of PANet over random N-way K-shot episodes.
+def evaluate(pipeline: SegmentPipeline, data_dir: str | Path, way: int = 1, shot: int = 1,
+             episodes: int = 20, seed: int = 0, refine_steps: int | None = None) -> dict:
+    """Mean IoU of a segmentation pipeline's PANet over random N-way K-shot episodes.
 
     Args:
+        pipeline: the pipeline whose encoder, preprocessing and PANet are evaluated (not
+            modified).
         data_dir: dataset folder (see module docstring).
         way: classes per episode (N >= 1); shot: support pairs per class (K >= 1).
         episodes: number of episodes; seed: seed of the episode sampler.
-        model: encoder name (see :func:`engine.segmentation.pipeline.segment_models`).
-        refine_steps: self-support refinement rounds (None: the pipeline's default; 0: plain
-            PANet), for ablations.
+        refine_steps: self-support refinement rounds (None: the pipeline's; 0: plain PANet),
+            for ablations.
 
     Returns:
         {"miou", "per_class" {class: IoU}, "foreground_iou" (mean per-query IoU of the query's
-        class), "way", "shot", "episodes", "classes", "model", "ms" (wall time, all episodes)}.
+        class), "way", "shot", "episodes", "classes", "model", "refine_steps", "ms" (wall
+        milliseconds, all episodes)}.
 
     Raises:
-        ValueError: too few classes for N or too few pairs per class for K + 1.
+        UserInputError: a bad folder, way/shot/episodes < 1, refine_steps < 0, too few classes
+            for N or too few pairs per class for K + 1, an image or mask that does not decode,
+            or a class whose support masks are all empty in an episode.
     """
     pairs = load_pairs(data_dir)
     usable = sorted(c for c, v in pairs.items() if len(v) >= shot + 1)
     if way < 1 or shot < 1 or episodes < 1:
-        raise ValueError(f"way, shot and episodes must be >= 1, got {way}, {shot}, {episodes}")
+        raise UserInputError(f"way, shot and episodes must be >= 1, got {way}, {shot}, "
+                             f"{episodes}")
     if len(usable) < way:
-        raise ValueError(f"{way}-way {shot}-shot needs {way} classes with at least {shot + 1} "
-                         f"pairs; {data_dir} has {len(usable)}")
-    pipe = SegmentPipeline()
-    panet = pipe.panet(model)
+        raise UserInputError(f"{way}-way {shot}-shot needs {way} classes with at least "
+                             f"{shot + 1} pairs; {data_dir} has {len(usable)}")
+    panet = pipeline.panet
     if refine_steps is not None:
         if refine_steps < 0:
-            raise ValueError(f"refine_steps must be >= 0, got {refine_steps}")
-        panet.refine_steps = refine_steps
+            raise UserInputError(f"refine_steps must be >= 0, got {refine_steps}")
+        # a PANet of its own over the same encoder: the (shared) pipeline stays unchanged
+        panet = PANet(panet.encoder, panet.feature_indices, panet.alpha, refine_steps)
 
     @lru_cache(maxsize=None)
     def item(path: Path, mask_path: Path):
@@ -92,12 +97,15 @@ def evaluate(data_dir: str | Path, way: int = 1, shot: int = 1, episodes: int = 
         for c in classes:
             picks = rng.choice(len(pairs[c]), shot + 1, replace=False)
             shots = [item(*pairs[c][i]) for i in picks[:shot]]
-            support.append(pipe.support_tensors(shots, model))
+            support.append(pipeline.support_tensors(shots))
             queries.append(item(*pairs[c][picks[-1]]))
-        protos = panet.prototypes(support)
+        try:
+            protos = panet.prototypes(support)
+        except ValueError as exc:  # every support mask of a class is empty
+            raise UserInputError(str(exc)) from None
         for k, (c, (img, true)) in enumerate(zip(classes, queries)):
-            probs, _ = panet(pipe.tensor(img, model), protos, (img.height, img.width))
-            pred = (probs.argmax(0) == k + 1).numpy()
+            probs, _ = panet(pipeline.tensor(img), protos, (img.height, img.width))
+            pred = (probs.argmax(0) == k + 1).numpy()  # (H, W) bool: labelled as class k
             i, u = int((pred & true).sum()), int((pred | true).sum())
             inter[c] += i
             union[c] += u
@@ -106,5 +114,5 @@ def evaluate(data_dir: str | Path, way: int = 1, shot: int = 1, episodes: int = 
     per_class = {c: inter[c] / union[c] for c in usable if union[c]}
     return {"miou": float(np.mean(list(per_class.values()))), "per_class": per_class,
             "foreground_iou": float(np.mean(per_query)), "way": way, "shot": shot,
-            "episodes": episodes, "classes": len(usable), "model": model,
+            "episodes": episodes, "classes": len(usable), "model": pipeline.name,
             "refine_steps": panet.refine_steps, "ms": ms}

@@ -2,7 +2,7 @@
 
 The bundled default gallery's index is read-only and shared; a user's own gallery (many files or
 a .zip) is decoded, indexed once with a progress bar and kept in this browser session's
-``gr.State`` only. Clicking a result makes it the new reference, so a query can be refined step
+``gr.State`` only, for at most 3 hours. Clicking a result makes it the new reference, so a query can be refined step
 by step (as the CLIP4Cir demo allows).
 """
 from __future__ import annotations

@@ -146,11 +146,10 @@ SEGMENT = EXAMPLES / "segment"
 
 @functools.cache
 def _retrieve_inputs():
+    from engine.factory import get_pipeline
     from engine.inputs.images import load_image
-    from engine.retrieval.index import index_folder
-    from engine.retrieval.pipeline import RetrievalPipeline
-    index, _ = index_folder(ROOT / "assets" / "galleries" / "default")
-    return RetrievalPipeline(), index, load_image(RETRIEVE_IMAGE).image
+    pipe = get_pipeline("retrieve")
+    return pipe, pipe.default_index(), load_image(RETRIEVE_IMAGE).image
 
 
 def _retrieve_direct():

@@ -7,7 +7,8 @@
   after its own encoding (two matrix-vector products, standardisation, sort);
 * query encoding: the real per-query cost with the embedded models (reference image through
   EfficientNet-Lite0 + ConSE, text through MiniLM), independent of the gallery size;
-* end to end: :class:`engine.retrieval.pipeline.RetrievalPipeline` on the synthetic index;
+* end to end: the embedded :class:`engine.retrieval.pipeline.RetrievalPipeline` (from
+  :func:`engine.factory.get_pipeline`) on the synthetic index;
 * indexing: decode + encode M images of the bundled gallery (images per second).
 
 ``--examples`` instead prints, for each bundled retrieval example, the ranks (top 10) of the
@@ -57,10 +58,11 @@ def synthetic_index(n: int, seed: int = 0):
 
 
 def run(repeats: int = 10, index_images_n: int = 64) -> dict:
+    from engine.factory import get_pipeline
     from engine.inputs.images import load_image
+    from engine.retrieval.index import index_images
     from engine.retrieval.scoring import artemis_scores, parse_modification
-    from engine.retrieval.index import embed_images, embed_text, index_images
-    from engine.retrieval.pipeline import RetrievalPipeline
+    pipe = get_pipeline("retrieve")
     reference = load_image(REFERENCE).image
     mod = parse_modification(TEXT)
     out: dict = {"scoring": {}, "end_to_end": {}}
@@ -75,17 +77,16 @@ def run(repeats: int = 10, index_images_n: int = 64) -> dict:
             return np.argsort(-s, kind="stable")[:10]
         out["scoring"][n] = _stats(score, max(repeats, 20))
         out["end_to_end"][n] = _stats(
-            lambda index=index: RetrievalPipeline()(reference, TEXT, index=index, top_k=10),
-            repeats)
-    out["query_encoding"] = _stats(lambda: (embed_images([reference]), embed_text("dog")),
-                                   repeats)
+            lambda index=index: pipe(reference, TEXT, index=index, top_k=10), repeats)
+    out["query_encoding"] = _stats(lambda: (pipe.encoder.embed_images([reference]),
+                                            pipe.encoder.embed_text("dog")), repeats)
     files = sorted(GALLERY.glob("*.jpg"))[:index_images_n]
     t0 = time.perf_counter()
     items = [(f.name, load_image(f).image) for f in files]
     decode_s = time.perf_counter() - t0
-    index_images(items[:8])  # warm-up (model loading)
+    index_images(items[:8], pipe.encoder)  # warm-up
     t0 = time.perf_counter()
-    index_images(items)
+    index_images(items, pipe.encoder)
     encode_s = time.perf_counter() - t0
     out["indexing"] = {"images": len(items), "decode_s": decode_s, "encode_s": encode_s,
                        "images_per_s": len(items) / (decode_s + encode_s)}
@@ -117,15 +118,15 @@ def example_ranks() -> list[dict]:
     import csv
     import re
 
+    from engine.factory import get_pipeline
     from engine.inputs.images import load_image
-    from engine.retrieval.index import index_folder
-    from engine.retrieval.pipeline import RetrievalPipeline
     rows = {r["file"]: " ".join(r.values()) for r in csv.DictReader(open(GALLERY / "SOURCES.csv"))}
-    index, _ = index_folder(GALLERY)
+    pipe = get_pipeline("retrieve")
+    index, _ = pipe.index_folder(GALLERY)
     out = []
     for e in json.loads((ROOT / "assets" / "galleries" / "examples.json").read_text()):
-        res = RetrievalPipeline()(load_image(ROOT / e["reference"]).image, e["text"],
-                                  index=index, weight=e["weight"], top_k=10)
+        res = pipe(load_image(ROOT / e["reference"]).image, e["text"], index=index,
+                   weight=e["weight"], top_k=10)
         names = [Path(m.path).name for m in res.results]
         out.append({"reference": e["reference"], "text": e["text"], "weight": e["weight"],
                     "ranks": [i + 1 for i, n in enumerate(names)

@@ -13,6 +13,7 @@ the task's embedded default is used instead (:func:`choose_pipeline`).
 """
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -84,9 +85,22 @@ def _retrieve_models() -> list[str]:
     return [EMBEDDED_BACKBONE, "openclip-vit-b-32"]
 
 
+@functools.lru_cache(maxsize=1)
+def _imagenet_class_text():
+    """The ImageNet class names in MiniLM's space: one shared table per process."""
+    from engine.models.class_text import ClassNameEmbeddings
+    return ClassNameEmbeddings(load_model(EMBEDDED_TEXT), load_model(EMBEDDED_BACKBONE).class_names)
+
+
 def _build_retrieve(model: str):
+    from engine.retrieval.encoders import ClipEncoder, ConseEncoder
     from engine.retrieval.pipeline import RetrievalPipeline
-    return RetrievalPipeline()
+    if model == EMBEDDED_BACKBONE:
+        encoder = ConseEncoder(load_model(model), get_spec(model).preprocess,
+                               load_model(EMBEDDED_TEXT), _imagenet_class_text(), name=model)
+    else:
+        encoder = ClipEncoder(load_model(model), get_spec(model).preprocess, name=model)
+    return RetrievalPipeline(encoder)
 
 
 # --- segment ---------------------------------------------------------------------------------

@@ -50,6 +50,16 @@ def test_uploaded_gallery_stays_in_its_session(app_url, tmp_path):
     with pytest.raises(AppError, match="empty"):
         a.predict(handle_file(str(EXAMPLES / "cat.jpg")), "   ", 0.5, 5, "efficientnet_lite0",
                   api_name="/retrieve")
+    # another model chosen: the session gallery's own model is used, and the user is told
+    _, table, details, *_ = a.predict(handle_file(str(EXAMPLES / "cat.jpg")), "a rocket", 0.5,
+                                      5, "openclip-vit-b-32", api_name="/retrieve")
+    assert sorted(r[1] for r in table["data"]) == ["coffee.jpg", "rocket.jpg"]
+    assert "Your gallery was indexed with `efficientnet_lite0`; that model is used." in details
+    status = a.predict(api_name="/retrieval_use_default")
+    assert status.startswith("**Gallery:** the bundled default gallery (")
+    _, table, _, *_ = a.predict(handle_file(str(EXAMPLES / "cat.jpg")), "a rocket", 0.5, 5,
+                                "efficientnet_lite0", api_name="/retrieve")
+    assert "coffee.jpg" not in [r[1] for r in table["data"]]  # back on the default gallery
 
 
 def _layer(tmp_path, mask_file=None):

@@ -25,19 +25,17 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from engine.factory import check_model, get_pipeline
     from engine.inputs.images import load_image
-    from engine.retrieval.index import index_folder, retrieval_models
-    from engine.retrieval.pipeline import RetrievalPipeline, image_digest
     from engine.inputs.text import clean_text
-    if args.model not in retrieval_models():
-        raise ValueError(f"unknown retrieval model {args.model!r}; valid: "
-                         f"{', '.join(retrieval_models())}")
+    from engine.retrieval.pipeline import image_digest
+    check_model("retrieve", args.model)  # an unknown name is refused before anything is read
     clean_text(args.text, field="modification text")  # refuse empty text before indexing
     reference = load_image(args.reference)
-    index, notes = index_folder(args.gallery, args.model)
-    result = RetrievalPipeline()(reference.image, args.text, index=index, weight=args.weight,
-                                 top_k=args.top_k,
-                                 reference_hash=image_digest(args.reference))
+    pipeline = get_pipeline("retrieve", args.model)
+    index, notes = pipeline.index_folder(args.gallery)
+    result = pipeline(reference.image, args.text, index=index, weight=args.weight,
+                      top_k=args.top_k, reference_hash=image_digest(args.reference))
     out = result.to_json()
     out["notes"] = list(reference.notes) + notes + out["notes"]
     emit(out)

@@ -1,6 +1,7 @@
 """OpenCLIP image encoder (Ilharco et al., 2021; Cherti et al., CVPR 2023) for hub mode.
 
-Gives L2-normalised image embeddings (and text embeddings, for retrieval). Tests build a tiny
+Gives L2-normalised image embeddings (few-shot backbone, retrieval) and text embeddings
+(retrieval, through :class:`engine.retrieval.encoders.ClipEncoder`). Tests build a tiny
 ``open_clip.CLIP`` from a config with ``pretrained=None``.
 """
 from __future__ import annotations
@@ -27,11 +28,6 @@ class OpenClipEncoder(nn.Module):
         import open_clip
         model = open_clip.create_model(arch, pretrained=pretrained, **kwargs)
         return cls(model, open_clip.get_tokenizer(arch))
-
-    @property
-    def embed_dim(self) -> int:
-        return int(self.model.text_projection.shape[-1]) if hasattr(
-            self.model, "text_projection") and self.model.text_projection is not None else -1
 
     @torch.no_grad()
     def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:

@@ -1,2 +1,2 @@
-"""Composed image retrieval: gallery indexes, image/text encoders (ConSE offline, OpenCLIP on the
-hub) and ARTEMIS-style explicit + implicit scoring."""
+"""Composed image retrieval: encoders (ConSE offline, OpenCLIP on the hub; one interface), the
+cached gallery index, ARTEMIS-style explicit + implicit scoring, and RetrievalPipeline."""

@@ -3,37 +3,16 @@ most probable classes (Norouzi et al., "Zero-Shot Learning by Convex Combination
 Embeddings", ICLR 2014).
 
 Here the classes are ImageNet-1k's, the word embeddings are MiniLM sentence embeddings of the
-class names, so an image lands in the same 384-d space as any text the user types.
+class names (:class:`engine.models.class_text.ClassNameEmbeddings`, one table per process), so
+an image lands in the same 384-d space as any text the user types.
 """
 from __future__ import annotations
-
-import threading
 
 import torch
 from torch import nn
 
 #: Classes combined per image (ConSE's T; the paper uses T = 10).
 TOP_T = 10
-
-_NAME_CACHE: dict[tuple[int, tuple[str, ...]], torch.Tensor] = {}
-_NAME_LOCK = threading.Lock()
-
-
-def class_name_embeddings(text_model, class_names: tuple[str, ...]) -> torch.Tensor:
-    """MiniLM embeddings of the class names, computed once per process (per text model).
-
-    Args:
-        text_model: an encoder with ``encode(list[str]) -> .embeddings (N, D)``.
-        class_names: the classifier's C class names, in logit order.
-
-    Returns:
-        (C, D) float32 tensor of unit vectors (shared: do not modify).
-    """
-    key = (id(text_model), tuple(class_names))
-    with _NAME_LOCK:
-        if key not in _NAME_CACHE:
-            _NAME_CACHE[key] = text_model.encode(list(class_names)).embeddings.float()
-        return _NAME_CACHE[key]
 
 
 def conse_embed(probs: torch.Tensor, name_embeddings: torch.Tensor, top_t: int = TOP_T

@@ -1,13 +1,14 @@
 """Composed image retrieval: a reference image plus a modification text ("the same but with a
 dog", "in black and white", "at night") ranks the images of an indexed gallery.
 
-Embedded mode (offline): the gallery's ConSE semantic embeddings (ImageNet probabilities of
+Embedded encoder (offline): the gallery's ConSE semantic embeddings (ImageNet probabilities of
 EfficientNet-Lite0 weighting MiniLM embeddings of the class names; Norouzi et al., ICLR 2014)
 are matched with the MiniLM embedding of the text's content words; the text's appearance words
 are matched with measured colour saturation / brightness; the reference's pooled visual
 features give the implicit similarity. The two parts are standardised over the gallery and
 mixed with a weight, ARTEMIS-style (Delmas et al., ICLR 2022; see :mod:`engine.retrieval.scoring`).
-Hub mode: OpenCLIP image and text embeddings in both parts (Radford et al., 2021).
+Hub encoder: OpenCLIP image and text embeddings in both parts (Radford et al., 2021). The
+encoder is a component (:mod:`engine.retrieval.encoders`) given to :class:`RetrievalPipeline`.
 
 The gallery is encoded once (:mod:`engine.retrieval.index`); a query encodes only the
 reference image and the text, then scores all N images with two matrix-vector products.
@@ -15,23 +16,29 @@ reference image and the text, then scores all N images with two matrix-vector pr
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from engine.retrieval.scoring import artemis_scores, parse_modification
-from engine.retrieval.conse import class_name_embeddings
-from engine.retrieval.index import (EMBEDDED_RETRIEVER, GalleryIndex, embed_images,
-                                            embed_text, retrieval_models)
-from engine.models import load_model as get_model
+from engine.errors import UserInputError
+from engine.inputs.files import decode_uploads
 from engine.inputs.text import clean_text
+from engine.retrieval.encoders import RetrievalEncoder
+from engine.retrieval.index import GalleryIndex, Progress, index_folder, index_images
+from engine.retrieval.scoring import artemis_scores, parse_modification
 
 #: Largest number of results returned.
 MAX_TOP_K = 100
 #: Gallery rows this close (cosine of visual features) to the reference count as the reference.
 SAME_IMAGE_COSINE = 0.9995
+#: The bundled default gallery (its index ships in ``.index/``).
+DEFAULT_GALLERY = Path(__file__).resolve().parents[2] / "assets" / "galleries" / "default"
+#: Most images an uploaded gallery may hold, and their long side in pixels (as the default's).
+MAX_GALLERY, GALLERY_SIDE = 500, 192
 
 
 @dataclass
@@ -80,20 +87,92 @@ class RetrievalResult:
                 "attributes": self.attributes, "notes": self.notes}
 
 
-def image_digest(path: str) -> str:
+def image_digest(path: str | Path) -> str:
     """SHA-256 of a file's bytes (how a reference found in the gallery is recognised)."""
     with open(path, "rb") as fh:
         return hashlib.sha256(fh.read()).hexdigest()
 
 
+@dataclass
+class UploadedGallery:
+    """A user's own gallery, decoded and indexed (kept per session by the app).
+
+    Attributes:
+        index: its :class:`GalleryIndex` (names = upload or zip member names, hashes = SHA-256
+            of each file's bytes, ``root=None``).
+        images: the N RGB images (long side <= :data:`GALLERY_SIDE`), in index row order.
+        notes: one line per refused file, naming it and why.
+    """
+
+    index: GalleryIndex
+    images: list[Image.Image]
+    notes: list[str]
+
+
 class RetrievalPipeline:
     """Rank an indexed gallery for a (reference image, modification text) query.
 
+    Args:
+        encoder: the image/text encoder (:class:`engine.retrieval.encoders.ConseEncoder`
+            offline, :class:`engine.retrieval.encoders.ClipEncoder` on the hub). Galleries are
+            indexed with it and only its indexes are searched.
+        default_gallery: folder of the bundled gallery (:meth:`default_index`).
+
     Usage::
 
-        index, _ = index_folder("assets/galleries/default")
-        result = RetrievalPipeline()(image, "in black and white", index=index, weight=0.5)
+        pipe = RetrievalPipeline(encoder)
+        index, notes = pipe.index_folder("assets/galleries/default")
+        result = pipe(image, "in black and white", index=index, weight=0.5)
     """
+
+    def __init__(self, encoder: RetrievalEncoder,
+                 default_gallery: str | Path = DEFAULT_GALLERY) -> None:
+        self.encoder = encoder
+        self.name = encoder.name
+        self.default_gallery = Path(default_gallery)
+        self._default: GalleryIndex | None = None
+        self._default_lock = threading.Lock()
+
+    def index_folder(self, folder: str | Path, progress: Progress | None = None,
+                     cache: Path | None = None) -> tuple[GalleryIndex, list[str]]:
+        """Index a gallery folder with this pipeline's encoder, reusing its cached index.
+
+        See :func:`engine.retrieval.index.index_folder` (same arguments, same returns).
+        """
+        return index_folder(folder, self.encoder, progress=progress, cache=cache)
+
+    def default_index(self) -> GalleryIndex:
+        """The bundled gallery's index (built or read once per pipeline; read-only, shared)."""
+        if self._default is None:
+            with self._default_lock:
+                if self._default is None:
+                    self._default = self.index_folder(self.default_gallery)[0]
+        return self._default
+
+    def index_uploads(self, paths: list[str | Path], progress: Progress | None = None
+                      ) -> UploadedGallery:
+        """Decode uploaded files (images and/or .zip archives of images) and index them.
+
+        Args:
+            paths: local paths of the uploads.
+            progress: ``progress(done, total)`` while encoding.
+
+        Returns:
+            :class:`UploadedGallery`; refused files are named in its notes.
+
+        Raises:
+            UserInputError: no usable image (the refused files named), more than
+                :data:`MAX_GALLERY` images, or a zip archive that breaks a guard.
+        """
+        files, notes = decode_uploads(list(paths), max_side=GALLERY_SIDE)
+        if not files:
+            raise UserInputError("No usable image in the upload: " + " ".join(notes))
+        if len(files) > MAX_GALLERY:
+            raise UserInputError(f"{len(files)} images were uploaded; a session gallery holds at "
+                                 f"most {MAX_GALLERY}.")
+        index = index_images([(f.name, f.image) for f in files], self.encoder, progress,
+                             hashes=[f.sha256 for f in files])
+        return UploadedGallery(index, [f.image for f in files], notes)
 
     def __call__(self, image: Image.Image, text: str, *, index: GalleryIndex,
                  weight: float = 0.5, top_k: int = 10, reference_hash: str | None = None
@@ -103,7 +182,7 @@ class RetrievalPipeline:
         Args:
             image: reference, RGB ``PIL.Image`` (from :func:`engine.inputs.images.load_image`).
             text: modification text (cleaned here by :func:`engine.inputs.text.clean_text`).
-            index: the gallery, indexed with the model to use (``index.model``).
+            index: the gallery, indexed with this pipeline's encoder (``index.model == name``).
             weight: share of the explicit (text) match in [0, 1]; 1 - weight goes to the
                 implicit similarity with the reference.
             top_k: results returned (1..100, at most the gallery size).
@@ -114,34 +193,42 @@ class RetrievalPipeline:
             :class:`RetrievalResult`.
 
         Raises:
-            ValueError: non-RGB image, empty text, weight or top_k out of range, empty index.
+            UserInputError: empty text, weight or top_k out of range, empty index.
+            ValueError: non-RGB image, or an index built with another model (programming
+                errors: the caller picks the pipeline of ``index.model``).
         """
         if not isinstance(image, Image.Image) or image.mode != "RGB":
             raise ValueError("image must be an RGB PIL image (use engine.inputs.images.load_image)")
         if not 1 <= int(top_k) <= MAX_TOP_K:
-            raise ValueError(f"top_k must be in 1..{MAX_TOP_K}, got {top_k}")
+            raise UserInputError(f"top_k must be in 1..{MAX_TOP_K}, got {top_k}")
         if len(index) == 0:
-            raise ValueError("the gallery is empty: index some images first")
-        if index.model not in retrieval_models():
-            raise ValueError(f"the gallery was indexed with unknown model {index.model!r}")
+            raise UserInputError("the gallery is empty: index some images first")
+        if index.model != self.name:
+            raise ValueError(f"the gallery was indexed with {index.model!r}; this pipeline runs "
+                             f"{self.name!r}")
         cleaned = clean_text(text, field="modification text")
+        weight = float(weight)
+        if not 0.0 <= weight <= 1.0:
+            raise UserInputError(f"the weight of the text must be in [0, 1], got {weight}")
         notes = list(cleaned.notes)
-        backbone = get_model(index.model)
-        if index.model == EMBEDDED_RETRIEVER:  # load outside the timed call (first use only)
-            class_name_embeddings(get_model("minilm"), backbone.class_names)
+        self.encoder.prepare()  # one-off work outside the timed call (first use only)
         t0 = time.perf_counter()
         mod = parse_modification(cleaned.text)
-        ref = embed_images([image], index.model)
-        visual_sim = index.visual @ ref["visual"][0]  # (N,)
+        ref = self.encoder.embed_images([image])
+        visual_sim = index.visual @ ref["visual"][0]  # (N, Dv) @ (Dv,) -> (N,)
         semantic = None
         if mod.content:
-            semantic = index.semantic @ embed_text(mod.content, index.model, notes)  # (N,)
+            query, truncated = self.encoder.embed_text(mod.content)  # (Ds,)
+            if truncated:
+                notes.append(f"The text is longer than the text encoder's "
+                             f"{self.encoder.text_context} tokens; only its beginning was used.")
+            semantic = index.semantic @ query  # (N, Ds) @ (Ds,) -> (N,)
         elif not mod.attributes:
             notes.append("The text names nothing to look for (no object and no 'black and "
                          "white' / 'at night' style attribute): ranked by similarity to the "
                          "reference only.")
         score, explicit, implicit = artemis_scores(semantic, index.attributes, mod,
-                                                   visual_sim, float(weight))
+                                                   visual_sim, weight)
         keep = visual_sim < SAME_IMAGE_COSINE
         if reference_hash:
             keep &= np.array([h != reference_hash for h in index.hashes])
@@ -151,4 +238,4 @@ class RetrievalPipeline:
                          float(implicit[i])) for i in order]
         if not results:
             notes.append("Every gallery image is the reference itself.")
-        return RetrievalResult(results, index.model, ms, mod.content, list(mod.phrases), notes)
+        return RetrievalResult(results, self.name, ms, mod.content, list(mod.phrases), notes)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.colours import NAMED_COLOURS, rgb_to_lab
+from engine.errors import UserInputError
 
 #: Brightness gains of "brighter" / "darker".
 BRIGHTER, DARKER = 1.35, 0.65
@@ -127,12 +128,12 @@ def remove(image: np.ndarray, mask: np.ndarray, side: int = 160, seed: int = 0) 
         (H, W, 3) uint8 (only pixels inside ``mask`` differ from the input).
 
     Raises:
-        ValueError: the mask covers the whole image (nothing to inpaint from).
+        UserInputError: the mask covers the whole image (nothing to inpaint from).
     """
     from PIL import Image
     from skimage.restoration import inpaint_biharmonic
     if mask.all():
-        raise ValueError("the region to remove covers the whole image: there is no background "
+        raise UserInputError("the region to remove covers the whole image: there is no background "
                          "left to fill it from")
     H, W = mask.shape
     ys, xs = np.nonzero(mask)

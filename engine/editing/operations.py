@@ -13,7 +13,8 @@ that re-encode the whole image).
   downscaled to at most 160 px and upsampled back, plus seeded grain matched to the fine
   texture around the region.
 * grayscale (ITU-R BT.601 luma), blur (Gaussian, sigma 1.2 % of the long side), brightness
-  (gain on L*, plus 8 L* units when brightening so dark areas lift too), sepia restyle (the classic sepia-tone matrix).
+  (gain on L*, plus 8 L* units when brightening so dark areas lift too), sepia restyle (the
+  classic sepia-tone matrix).
 """
 from __future__ import annotations
 

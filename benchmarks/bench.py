@@ -125,8 +125,8 @@ def _change_client(client):
 @functools.cache
 def _edit_inputs():
     from engine.inputs.images import load_image
-    from engine.editing.pipeline import EditPipeline
-    return EditPipeline(), load_image(EDIT_IMAGE).image
+    from engine.factory import get_pipeline
+    return get_pipeline("edit"), load_image(EDIT_IMAGE).image
 
 
 def _edit_direct():

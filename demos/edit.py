@@ -8,14 +8,16 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from demos.common import (UploadEditor, UploadImage, handle_errors, hub_or_embedded,
-                          notes_markdown, user_image)
-from engine.inputs.images import ImageInputError, load_mask
-from engine.editing.pipeline import EMBEDDED_MODEL, EditPipeline, edit_models
+from demos.common import UploadEditor, UploadImage, handle_errors, notes_markdown, user_image
+from engine.errors import UserInputError
+from engine.factory import choose_pipeline, default_model, task_models
+from engine.inputs.images import ImageInputError
+from engine.inputs.masks import painted_mask
 from engine.inputs.text import clean_text
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
-_pipeline = EditPipeline()
+#: The offline editor's model name (the tab's default and the hub fallback).
+EMBEDDED_MODEL = default_model("edit")
 #: Instruction examples: (photo, instruction).
 INSTRUCTION_EXAMPLES = [
     ("flower.jpg", "make the flower blue"),
@@ -36,34 +38,30 @@ MASK_EXAMPLES = [
 def editor_mask(value: dict, size: tuple[int, int]) -> np.ndarray | None:
     """Union of the painted layers of an image-editor value, at ``size`` (None: nothing painted).
 
-    Every layer goes through :func:`engine.inputs.images.load_mask` (decoded and checked like uploads;
-    opaque = painted; resized nearest to the image).
+    Raises:
+        gr.Error: a layer that does not decode (the message names it).
     """
-    mask = np.zeros(size[::-1], bool)
-    for k, layer in enumerate(value.get("layers") or [], start=1):
-        if layer is None:
-            continue
-        try:
-            mask |= load_mask(layer, size=size, name=f"painted layer {k}", allow_empty=True)
-        except ImageInputError as exc:
-            raise gr.Error(f"The painted mask: {exc}") from None
+    try:
+        mask = painted_mask(value.get("layers") or [], size)
+    except ImageInputError as exc:
+        raise gr.Error(f"The painted mask: {exc}") from None
     return mask if mask.any() else None
 
 
 def _run(img, text: str, mask, notes: list[str], model: str, steps, guidance, image_guidance,
          seed, progress):
-    model, note = hub_or_embedded(model, EMBEDDED_MODEL)
-    if note:
-        notes.append(note)
+    choice = choose_pipeline("edit", model)
+    if choice.note:
+        notes.append(choice.note)
     cleaned = clean_text(text, field="instruction")
     notes += cleaned.notes
 
     def report(step: int, total: int) -> None:
         progress((step, total), desc="denoising", unit="steps")
 
-    result = _pipeline(img, cleaned.text, mask, seed=int(seed), model=model, steps=int(steps),
-                       guidance_scale=float(guidance), image_guidance_scale=float(image_guidance),
-                       progress=report)
+    result = choice.pipeline(img, cleaned.text, mask, seed=int(seed), steps=int(steps),
+                             guidance_scale=float(guidance),
+                             image_guidance_scale=float(image_guidance), progress=report)
     details = [f"**Operation:** {result.operation} · **target:** {result.target} · "
                f"**model:** `{result.model}` · {result.ms:.0f} ms",
                f"**Changed pixels:** {100 * result.changed_fraction:.1f} % of the image; "
@@ -106,7 +104,7 @@ def edit_masked(editor, caption: str, model: str = EMBEDDED_MODEL, steps: int = 
         try:
             return _run(img, caption, None, notes, model, steps, guidance, image_guidance,
                         seed, progress)
-        except ValueError as exc:
+        except UserInputError as exc:
             raise gr.Error(f"Nothing was painted: paint the region to change with the brush, "
                            f"or write an instruction for the whole image. ({exc})") from None
     return _run(img, caption, mask, notes, model, steps, guidance, image_guidance, seed,
@@ -143,7 +141,8 @@ def build() -> None:
                                          max_lines=2)
                     run_mask = gr.Button("Edit the painted region", variant="primary")
                 with gr.Accordion("Model and sampling (hub models)", open=False):
-                    model = gr.Dropdown(edit_models(), value=EMBEDDED_MODEL, label="Model")
+                    model = gr.Dropdown(task_models("edit"), value=EMBEDDED_MODEL,
+                                        label="Model")
                     steps = gr.Slider(1, 50, value=20, step=1, label="Steps")
                     guidance = gr.Slider(1.0, 15.0, value=7.5, step=0.5,
                                          label="Guidance scale (text)")

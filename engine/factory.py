@@ -74,9 +74,27 @@ def _edit_models() -> list[str]:
     return [EMBEDDED_BACKBONE] + list_models(task="edit") + list_models(task="inpaint")
 
 
+@functools.lru_cache(maxsize=1)
+def _imagenet_class_text():
+    """The process-wide MiniLM table of the backbone's 1,000 ImageNet class names."""
+    from engine.models.class_text import ClassNameEmbeddings
+    return ClassNameEmbeddings(load_model(EMBEDDED_TEXT),
+                               load_model(EMBEDDED_BACKBONE).class_names)
+
+
 def _build_edit(model: str):
     from engine.editing.pipeline import EditPipeline
-    return EditPipeline()
+    if model == EMBEDDED_BACKBONE:
+        from engine.editing.localize import Localiser
+        from engine.editing.offline import OfflineEditor
+        class_text = _imagenet_class_text()
+        _ = class_text.table  # embed the class names now, not inside the first timed edit
+        localiser = Localiser(load_model(model), get_spec(model).preprocess,
+                              load_model(EMBEDDED_TEXT), class_text)
+        return EditPipeline(OfflineEditor(localiser, name=model))
+    from engine.editing.diffusion import InpaintingEditor, InstructPix2PixEditor
+    editor = InpaintingEditor if get_spec(model).task == "inpaint" else InstructPix2PixEditor
+    return EditPipeline(editor(load_model(model), name=model))
 
 
 # --- retrieve --------------------------------------------------------------------------------

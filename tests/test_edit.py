@@ -1,5 +1,6 @@
-"""Edit by text (embedded editor): instructions, caption + mask, untouched pixels outside the
-region, determinism, refusals, odd images, CLI. Hub paths: tests/test_edit_hub.py."""
+"""Edit by text (offline editor): instructions, caption + mask, untouched pixels outside the
+region, determinism, refusals, odd images, localisation, CLI. The pipeline is built from its
+components here (the embedded EfficientNet-Lite0 and MiniLM); hub paths: tests/test_edit_hub.py."""
 from __future__ import annotations
 
 import json
@@ -12,12 +13,31 @@ from cases import ACCEPTED
 from conftest import EXAMPLES, ROOT
 from PIL import Image
 
-from engine.inputs.images import load_image, load_mask
 from engine.colours import NAMED_COLOURS, rgb_to_lab
 from engine.editing.instruction import BACKGROUND, WHOLE_IMAGE, parse_instruction
+from engine.editing.localize import Localiser
+from engine.editing.offline import OfflineEditor
 from engine.editing.pipeline import EditPipeline
+from engine.errors import UserInputError
+from engine.inputs.images import load_image, load_mask
 
 MASKS = EXAMPLES / "edit"
+
+
+@pytest.fixture(scope="module")
+def localiser() -> Localiser:
+    from engine.models.class_text import ClassNameEmbeddings
+    from engine.models.efficientnet import LITE0_PREPROCESS, EfficientNetLite0
+    from engine.models.minilm import MiniLMEncoder
+    backbone, text_encoder = EfficientNetLite0(pretrained=True).eval(), MiniLMEncoder()
+    return Localiser(backbone, LITE0_PREPROCESS, text_encoder,
+                     ClassNameEmbeddings(text_encoder, backbone.class_names))
+
+
+@pytest.fixture(scope="module")
+def edit(localiser) -> EditPipeline:
+    """The offline edit pipeline (what engine.factory.get_pipeline("edit") builds)."""
+    return EditPipeline(OfflineEditor(localiser))
 
 
 def _arr(img):
@@ -40,13 +60,13 @@ def test_instructions_parse_into_operation_target_and_colour(text, op, target, c
 
 
 @pytest.mark.parametrize("text", ["make the cat bigger", "add a hat", "🙂 مرحبا", "12345"])
-def test_text_the_editor_cannot_do_is_refused_with_what_it_can_do(cat_image, text):
-    with pytest.raises(ValueError, match="It can: recolour"):
-        EditPipeline()(cat_image, text)
+def test_text_the_editor_cannot_do_is_refused_with_what_it_can_do(edit, cat_image, text):
+    with pytest.raises(UserInputError, match="It can: recolour"):
+        edit(cat_image, text)
 
 
-def test_recolour_cat_red_changes_only_the_cat_and_keeps_its_shading(cat_image):
-    r = EditPipeline()(cat_image, "make the cat red")
+def test_recolour_cat_red_changes_only_the_cat_and_keeps_its_shading(edit, cat_image):
+    r = edit(cat_image, "make the cat red")
     before, after = _arr(cat_image), _arr(r.image)
     assert r.image.size == cat_image.size and r.operation == "recolour" and r.target == "cat"
     assert r.changed_fraction_outside == 0.0
@@ -60,8 +80,8 @@ def test_recolour_cat_red_changes_only_the_cat_and_keeps_its_shading(cat_image):
     assert np.corrcoef(lab_b[:, 0], lab_a[:, 0])[0, 1] > 0.9  # shading kept
 
 
-def test_blur_the_background_leaves_the_cat_untouched(cat_image):
-    r = EditPipeline()(cat_image, "blur the background")
+def test_blur_the_background_leaves_the_cat_untouched(edit, cat_image):
+    r = edit(cat_image, "blur the background")
     assert r.target == BACKGROUND and 0.05 < r.mask.mean() < 0.75
     before, after = _arr(cat_image), _arr(r.image)
     assert (before[~r.mask] == after[~r.mask]).all()
@@ -70,72 +90,139 @@ def test_blur_the_background_leaves_the_cat_untouched(cat_image):
     assert gy(after)[inside].mean() < 0.8 * gy(before)[inside].mean()  # sharpness dropped
 
 
-def test_grayscale_whole_image_and_same_inputs_same_bytes(coffee_image):
-    a = EditPipeline()(coffee_image, "turn it black and white")
-    b = EditPipeline()(coffee_image, "turn it black and white")
+def test_grayscale_whole_image_and_same_inputs_same_bytes(edit, coffee_image):
+    a = edit(coffee_image, "turn it black and white")
+    b = edit(coffee_image, "turn it black and white")
     arr = np.asarray(a.image)
     assert (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all()
     assert a.image.tobytes() == b.image.tobytes() and a.changed_fraction > 0.9
 
 
-def test_caption_and_mask_recolours_exactly_the_painted_region():
+def test_caption_and_mask_recolours_exactly_the_painted_region(edit):
     image = load_image(EXAMPLES / "astronaut.jpg").image
     mask = load_mask(MASKS / "astronaut_helmet_mask.png", size=image.size)
-    r = EditPipeline()(image, "gold", mask)
+    r = edit(image, "gold", mask)
     assert r.target == "the painted region" and (r.mask == mask).all()
     assert r.changed_fraction_outside == 0.0
     assert (_arr(image)[~mask] == _arr(r.image)[~mask]).all()
     assert r.changed_fraction <= mask.mean() + 1e-9
 
 
-def test_caption_nothing_fills_the_painted_region_from_its_surroundings():
+def test_caption_nothing_fills_the_painted_region_from_its_surroundings(edit):
     image = load_image(EXAMPLES / "astronaut.jpg").image
     mask = load_mask(MASKS / "astronaut_shuttle_mask.png", size=image.size)
-    r = EditPipeline()(image, "nothing", mask)
+    r = edit(image, "nothing", mask)
     assert r.operation == "remove" and r.changed_fraction_outside == 0.0
     inside = _arr(r.image)[mask].astype(float)
     assert inside.std(0).mean() < 0.6 * _arr(image)[mask].astype(float).std(0).mean()
 
 
-def test_a_caption_that_needs_new_content_is_refused_in_mask_mode(cat_image):
+def test_a_caption_that_needs_new_content_is_refused_in_mask_mode(edit, cat_image):
     mask = np.zeros(cat_image.size[::-1], bool)
     mask[50:100, 50:100] = True
-    with pytest.raises(ValueError, match="cannot draw new objects"):
-        EditPipeline()(cat_image, "a dog wearing a hat", mask)
+    with pytest.raises(UserInputError, match="cannot draw new objects"):
+        edit(cat_image, "a dog wearing a hat", mask)
 
 
-def test_an_edit_that_changes_nothing_is_refused_not_returned_as_edited():
+def test_an_edit_that_changes_nothing_is_refused_not_returned_as_edited(edit):
     gray = Image.new("RGB", (32, 24), (90, 90, 90))
-    with pytest.raises(ValueError, match="would not change any pixel"):
-        EditPipeline()(gray, "turn it black and white")
+    with pytest.raises(UserInputError, match="would not change any pixel"):
+        edit(gray, "turn it black and white")
 
 
-def test_bad_masks_and_models_are_refused(cat_image):
-    with pytest.raises(ValueError, match="mask is"):
-        EditPipeline()(cat_image, "red", np.ones((5, 5), bool))
-    with pytest.raises(ValueError, match="empty"):
-        EditPipeline()(cat_image, "red", np.zeros(cat_image.size[::-1], bool))
-    with pytest.raises(ValueError, match="unknown edit model"):
-        EditPipeline()(cat_image, "red", model="dall-e")
+def test_bad_images_texts_and_masks_are_refused_as_user_input(edit, cat_image):
+    with pytest.raises(UserInputError, match="mask is"):
+        edit(cat_image, "red", np.ones((5, 5), bool))
+    with pytest.raises(UserInputError, match="empty"):
+        edit(cat_image, "red", np.zeros(cat_image.size[::-1], bool))
+    with pytest.raises(UserInputError, match="instruction is empty"):
+        edit(cat_image, "   ")
+    with pytest.raises(UserInputError, match="RGB"):
+        edit(cat_image.convert("L"), "make it red")
+
+
+def test_an_unknown_edit_model_is_refused_by_the_factory_with_the_valid_names():
+    from engine.factory import get_pipeline
+    with pytest.raises(UserInputError, match="unknown edit model 'dall-e'; valid: "
+                                             "efficientnet_lite0, instruct-pix2pix"):
+        get_pipeline("edit", "dall-e")
+
+
+def test_the_factory_builds_the_offline_editor_by_default():
+    from engine.factory import get_pipeline
+    pipe = get_pipeline("edit")
+    assert isinstance(pipe, EditPipeline) and isinstance(pipe.editor, OfflineEditor)
+    assert pipe.name == "efficientnet_lite0" and pipe is get_pipeline("edit")
+
+
+def test_removing_a_painted_region_that_covers_the_whole_image_is_refused(edit):
+    image = Image.new("RGB", (16, 12), (200, 30, 30))
+    with pytest.raises(UserInputError, match="no background left"):
+        edit(image, "nothing", np.ones((12, 16), bool))
+
+
+def test_a_phrase_no_imagenet_class_matches_is_refused_with_the_closest_names(edit, cat_image):
+    with pytest.raises(UserInputError, match="does not match any of the 1,000 ImageNet .*closest"):
+        edit(cat_image, "make the quasar blue")
+
+
+def test_results_report_the_model_and_the_matched_classes(edit, cat_image):
+    r = edit(cat_image, "make the cat purple")
+    assert r.model == edit.name == "efficientnet_lite0"
+    assert r.to_json()["model"] == "efficientnet_lite0" and r.ms > 0
+    assert r.notes and r.notes[0].startswith("\"cat\" matched ImageNet classes Egyptian cat")
+
+
+class _CountingBackbone:
+    """A backbone that counts its forward passes."""
+
+    def __init__(self, backbone) -> None:
+        self.backbone, self.calls = backbone, 0
+        self.classifier_weight = backbone.classifier_weight
+
+    def __call__(self, x):
+        self.calls += 1
+        return self.backbone(x)
+
+
+def test_localisation_runs_the_backbone_once_per_image(localiser, cat_image):
+    counting = _CountingBackbone(localiser.backbone)
+    loc = Localiser(counting, localiser.preprocess, localiser.text_encoder,
+                    localiser.class_text)(cat_image, "cat")
+    assert counting.calls == 1
+    assert loc.classes[:3] == ["Egyptian cat", "tiger cat", "tabby cat"]
+    assert loc.similarity > 0.7 and 0.5 < loc.probability <= 1.0
+    assert (loc.mask == localiser(cat_image, "cat").mask).all()
+    main = Localiser(counting, localiser.preprocess, localiser.text_encoder,
+                     localiser.class_text)(cat_image, None)
+    assert counting.calls == 2 and main.classes == ["Egyptian cat"] and main.similarity == 1.0
+
+
+def test_a_class_table_that_does_not_fit_the_classifier_is_a_programming_error(localiser):
+    from engine.models.class_text import ClassNameEmbeddings
+    with pytest.raises(ValueError, match="3 class names for a classifier of 1000 classes") as e:
+        Localiser(localiser.backbone, localiser.preprocess, localiser.text_encoder,
+                  ClassNameEmbeddings(localiser.text_encoder, ["a", "b", "c"]))
+    assert not isinstance(e.value, UserInputError)
 
 
 @pytest.mark.parametrize("name", ["tiny_1x1.png", "odd_9x13.png", "wide_800x45.png",
                                   "noise_32.png", "exif_orientation6_20x30.jpg"])
-def test_odd_images_keep_their_size(cases_dir, name):
+def test_odd_images_keep_their_size(edit, cases_dir, name):
     assert name in ACCEPTED
     image = load_image(cases_dir / name).image
-    r = EditPipeline()(image, "make it purple")
+    r = edit(image, "make it purple")
     assert r.image.size == image.size and r.heatmap.size == image.size
     mask = load_mask(cases_dir / "mask_5x3.png", size=image.size, allow_empty=True)
     if mask.any():
-        r = EditPipeline()(image, "green", mask)
+        r = edit(image, "green", mask)
         assert r.image.size == image.size and r.changed_fraction_outside == 0.0
 
 
-def test_full_mask_works_and_mismatched_mask_is_resized(cases_dir):
+def test_full_mask_works_and_mismatched_mask_is_resized(edit, cases_dir):
     image = load_image(cases_dir / "image_10x6.png").image
     full = load_mask(cases_dir / "mask_full_10x6.png", size=image.size)
-    assert EditPipeline()(image, "make it blue", full).changed_fraction > 0
+    assert edit(image, "make it blue", full).changed_fraction > 0
     small = load_mask(cases_dir / "mask_5x3.png", size=image.size)
     assert small.shape == (6, 10)
 
@@ -172,9 +259,9 @@ def test_cli_refuses_text_it_cannot_do_with_one_error_line(tmp_path, capsys):
     assert not (tmp_path / "x.png").exists()
 
 
-def test_removal_grain_is_seeded():
+def test_removal_grain_is_seeded(edit):
     image = load_image(EXAMPLES / "astronaut.jpg").image
     mask = load_mask(MASKS / "astronaut_shuttle_mask.png", size=image.size)
-    a = EditPipeline()(image, "nothing", mask, seed=1).image.tobytes()
-    assert a == EditPipeline()(image, "nothing", mask, seed=1).image.tobytes()
-    assert a != EditPipeline()(image, "nothing", mask, seed=2).image.tobytes()
+    a = edit(image, "nothing", mask, seed=1).image.tobytes()
+    assert a == edit(image, "nothing", mask, seed=1).image.tobytes()
+    assert a != edit(image, "nothing", mask, seed=2).image.tobytes()

@@ -16,8 +16,8 @@ def register(sub) -> None:
     p.add_argument("--mask", default=None,
                    help="mask image (white or opaque = region to change), resized to IMAGE")
     p.add_argument("--seed", type=int, default=0, help="seed of hub models' sampling")
-    p.add_argument("--model", default="efficientnet_lite0",
-                   help="efficientnet_lite0 (offline editor) or a hub editor "
+    p.add_argument("--model", default=None,
+                   help="efficientnet_lite0 (offline editor, the default) or a hub editor "
                         "(instruct-pix2pix, sd-inpainting)")
     p.add_argument("--steps", type=int, default=20, help="hub models: denoising steps")
     p.add_argument("--guidance", type=float, default=7.5, help="hub models: text guidance")
@@ -28,19 +28,20 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from engine.errors import UserInputError
+    from engine.factory import get_pipeline
     from engine.inputs.images import load_image, load_mask
-    from engine.editing.pipeline import EditPipeline
     from engine.inputs.text import clean_text
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"):
-        raise ValueError(f"--out {args.out}: use a .png, .jpg, .webp, .bmp or .tif file name")
+        raise UserInputError(f"--out {args.out}: use a .png, .jpg, .webp, .bmp or .tif file name")
     loaded = load_image(args.image, name=args.image)
     text = clean_text(args.text, field="instruction")
     mask = None if args.mask is None else load_mask(args.mask, size=loaded.image.size,
                                                     name=args.mask)
-    result = EditPipeline()(loaded.image, text.text, mask, seed=args.seed, model=args.model,
-                            steps=args.steps, guidance_scale=args.guidance,
-                            image_guidance_scale=args.image_guidance)
+    pipe = get_pipeline("edit", args.model)
+    result = pipe(loaded.image, text.text, mask, seed=args.seed, steps=args.steps,
+                  guidance_scale=args.guidance, image_guidance_scale=args.image_guidance)
     out.parent.mkdir(parents=True, exist_ok=True)
     result.image.save(out)
     emit({"image": args.image, "out": str(out), **result.to_json(),

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from engine.colours import NAMED_COLOURS
+from engine.errors import UserInputError
 
 #: Operations of the embedded editor.
 OPERATIONS = ("recolour", "remove", "grayscale", "blur", "brighten", "darken", "sepia")
@@ -20,6 +21,8 @@ CAPABILITIES = ("recolour to a named colour ('make the cat red'), remove ('remov
                 "look vintage')")
 WHOLE_IMAGE = "the whole image"
 BACKGROUND = "the background"
+#: The target of every caption + mask edit.
+PAINTED_REGION = "the painted region"
 
 _PATTERNS = [
     ("grayscale", r"black(?: and | ?& ?)white|\bb ?& ?w\b|gr[ae]y ?scale|monochrome|"
@@ -71,7 +74,7 @@ def parse_instruction(text: str) -> Command:
         :class:`Command`.
 
     Raises:
-        ValueError: no operation the embedded editor can carry out; the message lists
+        UserInputError: no operation the embedded editor can carry out; the message lists
             :data:`CAPABILITIES`.
     """
     low = " ".join(re.sub(r"[^\w&' -]+", " ", text.lower()).split())
@@ -86,7 +89,7 @@ def parse_instruction(text: str) -> Command:
         if colour:
             operation = "recolour"
     if operation is None:
-        raise ValueError(f"The offline editor cannot carry out \"{text}\". It can: "
+        raise UserInputError(f"The offline editor cannot carry out \"{text}\". It can: "
                          f"{CAPABILITIES}. For other edits choose a hub model "
                          f"(InstructPix2Pix) when the model hub is reachable.")
     rest = low if span is None else low[:span.start()] + " " + low[span.end():]

@@ -6,11 +6,14 @@ The CAM of the matched classes is averaged inside each superpixel; superpixels w
 are the object, those with a low CAM background, and the uncertain ones in between join the side
 whose colours (mean CIELAB) they match, a superpixel version of GrabCut's colour models (Rother
 et al., SIGGRAPH 2004); then neighbours of the same colour join (region growing, 3 rings), and
-the connected part holding the CAM peak is the object (holes filled). "The background" is the complement of the image's most probable object.
+the connected part holding the CAM peak is the object (holes filled). "The background" is the
+complement of the image's most probable object.
+
+:class:`Localiser` is the component (built by :mod:`engine.factory` from EfficientNet-Lite0, its
+preprocessing, MiniLM and the shared class-name table); :func:`refine` is the pure CAM -> mask step.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,9 +21,10 @@ import torch
 from PIL import Image
 
 from engine.colours import rgb_to_lab
-from engine.models import load_model as get_model, get_spec
+from engine.errors import UserInputError
+from engine.models.class_text import ClassNameEmbeddings
+from engine.models.preprocess import Preprocess
 
-BACKBONE = "efficientnet_lite0"
 #: MiniLM cosine similarity a phrase needs with some ImageNet class name to be localised.
 MIN_SIMILARITY = 0.45
 #: Classes within this similarity of the best match are localised together (synonyms).
@@ -38,8 +42,6 @@ FG_BIAS = 1.3
 GROW_DELTA_E, GROW_MIN_CAM = 10.0, 0.08
 #: Long side (pixels) at which superpixels are computed.
 SEGMENT_SIDE = 320
-_lock = threading.Lock()
-_class_embeddings: dict[str, torch.Tensor] = {}
 
 
 @dataclass
@@ -57,58 +59,6 @@ class Localisation:
     classes: list[str]
     similarity: float
     probability: float
-
-
-def class_table() -> torch.Tensor:
-    """(1000, 384) unit-norm MiniLM embeddings of the ImageNet class names (computed once)."""
-    with _lock:
-        if "names" not in _class_embeddings:
-            names = list(get_model(BACKBONE).class_names)
-            _class_embeddings["names"] = get_model("minilm").encode(names).embeddings
-        return _class_embeddings["names"]
-
-
-def match_classes(phrase: str, probs: torch.Tensor) -> tuple[list[int], float]:
-    """ImageNet classes a phrase names, ordered by the image's probability.
-
-    Args:
-        phrase: object words ("cat", "coffee cup").
-        probs: (1000,) softmax probabilities of the image.
-
-    Returns:
-        (class indices, best similarity).
-
-    Raises:
-        ValueError: no class name is similar enough (the message names the closest ones).
-    """
-    query = get_model("minilm").encode([phrase]).embeddings  # (1, 384)
-    sim = (query @ class_table().T)[0]  # (1000,)
-    best = float(sim.max())
-    names = get_model(BACKBONE).class_names
-    if best < MIN_SIMILARITY:
-        closest = ", ".join(names[i] for i in sim.topk(3).indices.tolist())
-        raise ValueError(f"\"{phrase}\" does not match any of the 1,000 ImageNet object names "
-                         f"the offline editor can find (closest: {closest}). Paint the region "
-                         f"in caption + mask mode instead.")
-    cand = torch.nonzero(sim >= best - SIMILARITY_BAND).flatten()
-    order = cand[probs[cand].argsort(descending=True)]
-    return order.tolist(), best
-
-
-def _cam(image: Image.Image, classes: list[int] | None) -> tuple[np.ndarray, torch.Tensor]:
-    """(h, w) CAM (>= 0) of ``classes`` weighted by probability (None: top class), and probs."""
-    backbone = get_model(BACKBONE)
-    x = get_spec(BACKBONE).preprocess.whole_image(image)
-    with torch.no_grad():
-        out = backbone(x)
-        probs = out.logits.float().softmax(-1)[0]
-        if classes is None:
-            classes = [int(probs.argmax())]
-        idx = torch.tensor(classes[:5])
-        weights = probs[idx] + 1e-4
-        cams = torch.einsum("kc,chw->khw", backbone.classifier_weight[idx], out.head_map[0])
-        cam = (cams.clamp(min=0) * weights[:, None, None]).sum(0) / weights.sum()
-    return np.nan_to_num(cam.numpy().astype(np.float32)), probs
 
 
 def _grow(segments: np.ndarray, colours: np.ndarray, means: np.ndarray, chosen: np.ndarray,
@@ -175,22 +125,100 @@ def refine(image: Image.Image, cam: np.ndarray, keep: float = CAM_KEEP) -> np.nd
     return np.asarray(big) > 127
 
 
-def localise(image: Image.Image, phrase: str | None) -> Localisation:
-    """Mask of the object ``phrase`` names (None: the most probable object).
+
+
+class Localiser:
+    """Finds the region a phrase names, with an ImageNet classifier and a sentence encoder.
+
+    Args:
+        backbone: the classifier (:class:`engine.models.efficientnet.EfficientNetLite0`):
+            ``backbone(x)`` gives ``.logits`` (1, C) and ``.head_map`` (1, K, h, w), and
+            ``backbone.classifier_weight`` is (C, K), the final linear layer CAM weights with.
+        preprocess: the backbone's preprocessing (its ``whole_image`` keeps the aspect ratio).
+        text_encoder: sentence encoder with ``encode(list[str]) -> .embeddings`` (N, D) unit
+            vectors (:class:`engine.models.minilm.MiniLMEncoder`).
+        class_text: the backbone's C class names embedded by ``text_encoder`` (shared, one
+            per process), in logit order.
 
     Raises:
-        ValueError: the phrase matches no ImageNet class, or nothing could be localised.
+        ValueError: ``class_text`` does not have one name per row of the classifier.
     """
-    cam, probs = _cam(image, None)
-    if phrase is None:
-        top = int(probs.argmax())
-        classes, sim = [top], 1.0
-    else:
-        classes, sim = match_classes(phrase, probs)
-        cam, _ = _cam(image, classes)
-    mask = refine(image, cam)
-    if not mask.any():
-        raise ValueError(f"could not find {phrase or 'the main object'} in this image; paint "
-                         "the region in caption + mask mode instead.")
-    names = get_model(BACKBONE).class_names
-    return Localisation(mask, [names[i] for i in classes], sim, float(probs[classes].sum()))
+
+    def __init__(self, backbone, preprocess: Preprocess, text_encoder,
+                 class_text: ClassNameEmbeddings) -> None:
+        rows = backbone.classifier_weight.shape[0]
+        if len(class_text.class_names) != rows:
+            raise ValueError(f"{len(class_text.class_names)} class names for a classifier of "
+                             f"{rows} classes")
+        self.backbone, self.preprocess = backbone, preprocess
+        self.text_encoder, self.class_text = text_encoder, class_text
+
+    def match_classes(self, phrase: str, probs: torch.Tensor) -> tuple[list[int], float]:
+        """Classes a phrase names, ordered by the image's probability.
+
+        Args:
+            phrase: object words ("cat", "coffee cup").
+            probs: (C,) float32 softmax probabilities of the image.
+
+        Returns:
+            (class indices, best cosine similarity in [-1, 1]).
+
+        Raises:
+            UserInputError: no class name is similar enough (the message names the closest).
+        """
+        query = self.text_encoder.encode([phrase]).embeddings  # (1, D)
+        sim = (query @ self.class_text.table.T)[0]  # (C,)
+        best = float(sim.max())
+        names = self.class_text.class_names
+        if best < MIN_SIMILARITY:
+            closest = ", ".join(names[i] for i in sim.topk(3).indices.tolist())
+            raise UserInputError(f"\"{phrase}\" does not match any of the 1,000 ImageNet object "
+                                 f"names the offline editor can find (closest: {closest}). "
+                                 f"Paint the region in caption + mask mode instead.")
+        cand = torch.nonzero(sim >= best - SIMILARITY_BAND).flatten()
+        order = cand[probs[cand].argsort(descending=True)]
+        return order.tolist(), best
+
+    def _classify(self, image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
+        """One backbone pass: (K, h, w) head feature map and (C,) float32 probabilities."""
+        x = self.preprocess.whole_image(image)  # (1, 3, H', W'), aspect ratio kept
+        with torch.no_grad():
+            out = self.backbone(x)
+            probs = out.logits.float().softmax(-1)[0]  # (C,)
+        return out.head_map[0], probs
+
+    def _cam(self, head_map: torch.Tensor, probs: torch.Tensor, classes: list[int]) -> np.ndarray:
+        """(h, w) float32 CAM (>= 0) of the first 5 ``classes``, weighted by probability."""
+        idx = torch.tensor(classes[:5])
+        weights = probs[idx] + 1e-4  # (k,)
+        with torch.no_grad():
+            cams = torch.einsum("kc,chw->khw", self.backbone.classifier_weight[idx], head_map)
+            cam = (cams.clamp(min=0) * weights[:, None, None]).sum(0) / weights.sum()  # (h, w)
+        return np.nan_to_num(cam.numpy().astype(np.float32))
+
+    def __call__(self, image: Image.Image, phrase: str | None) -> Localisation:
+        """Mask of the object ``phrase`` names (None: the image's most probable object).
+
+        The backbone runs once; the CAM is taken of the matched classes (or the top class).
+
+        Args:
+            image: RGB image (W x H).
+            phrase: object words, or None.
+
+        Returns:
+            :class:`Localisation` with an (H, W) bool mask.
+
+        Raises:
+            UserInputError: the phrase matches no class, or nothing could be localised.
+        """
+        head_map, probs = self._classify(image)
+        if phrase is None:
+            classes, sim = [int(probs.argmax())], 1.0
+        else:
+            classes, sim = self.match_classes(phrase, probs)
+        mask = refine(image, self._cam(head_map, probs, classes))
+        if not mask.any():
+            raise UserInputError(f"could not find {phrase or 'the main object'} in this image; "
+                                 "paint the region in caption + mask mode instead.")
+        names = self.class_text.class_names
+        return Localisation(mask, [names[i] for i in classes], sim, float(probs[classes].sum()))

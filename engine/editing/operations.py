@@ -13,13 +13,15 @@ that re-encode the whole image).
   downscaled to at most 160 px and upsampled back, plus seeded grain matched to the fine
   texture around the region.
 * grayscale (ITU-R BT.601 luma), blur (Gaussian, sigma 1.2 % of the long side), brightness
-  (gain on L*, plus 8 L* units when brightening so dark areas lift too), sepia restyle (the classic sepia-tone matrix).
+  (gain on L*, plus 8 L* units when brightening so dark areas lift too), sepia restyle (the
+  classic sepia-tone matrix).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from engine.colours import NAMED_COLOURS, rgb_to_lab
+from engine.errors import UserInputError
 
 #: Brightness gains of "brighter" / "darker".
 BRIGHTER, DARKER = 1.35, 0.65
@@ -127,12 +129,12 @@ def remove(image: np.ndarray, mask: np.ndarray, side: int = 160, seed: int = 0) 
         (H, W, 3) uint8 (only pixels inside ``mask`` differ from the input).
 
     Raises:
-        ValueError: the mask covers the whole image (nothing to inpaint from).
+        UserInputError: the mask covers the whole image (nothing to inpaint from).
     """
     from PIL import Image
     from skimage.restoration import inpaint_biharmonic
     if mask.all():
-        raise ValueError("the region to remove covers the whole image: there is no background "
+        raise UserInputError("the region to remove covers the whole image: there is no background "
                          "left to fill it from")
     H, W = mask.shape
     ys, xs = np.nonzero(mask)

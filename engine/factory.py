@@ -46,6 +46,17 @@ class Task:
     build: Callable[[str], Any]
 
 
+# --- components shared by several tasks --------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def _imagenet_class_text():
+    """The process-wide MiniLM table of the backbone's 1,000 ImageNet class names (editing
+    matches object words to classes with it; retrieval's ConSE embeds images with it)."""
+    from engine.models.class_text import ClassNameEmbeddings
+    return ClassNameEmbeddings(load_model(EMBEDDED_TEXT),
+                               load_model(EMBEDDED_BACKBONE).class_names)
+
+
 # --- caption ---------------------------------------------------------------------------------
 
 def _caption_models() -> list[str]:
@@ -74,14 +85,6 @@ def _edit_models() -> list[str]:
     return [EMBEDDED_BACKBONE] + list_models(task="edit") + list_models(task="inpaint")
 
 
-@functools.lru_cache(maxsize=1)
-def _imagenet_class_text():
-    """The process-wide MiniLM table of the backbone's 1,000 ImageNet class names."""
-    from engine.models.class_text import ClassNameEmbeddings
-    return ClassNameEmbeddings(load_model(EMBEDDED_TEXT),
-                               load_model(EMBEDDED_BACKBONE).class_names)
-
-
 def _build_edit(model: str):
     from engine.editing.pipeline import EditPipeline
     if model == EMBEDDED_BACKBONE:
@@ -101,13 +104,6 @@ def _build_edit(model: str):
 
 def _retrieve_models() -> list[str]:
     return [EMBEDDED_BACKBONE, "openclip-vit-b-32"]
-
-
-@functools.lru_cache(maxsize=1)
-def _imagenet_class_text():
-    """The ImageNet class names in MiniLM's space: one shared table per process."""
-    from engine.models.class_text import ClassNameEmbeddings
-    return ClassNameEmbeddings(load_model(EMBEDDED_TEXT), load_model(EMBEDDED_BACKBONE).class_names)
 
 
 def _build_retrieve(model: str):

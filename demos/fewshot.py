@@ -1,7 +1,9 @@
 """Few-shot tab: build a support set in the browser, then classify query photos.
 
-The support set lives in this browser session's ``gr.State`` (never shared between visitors);
-features are cached in it per backbone so a query does not re-embed the support set.
+The support set lives in this browser session's ``gr.State`` (an
+:class:`engine.fewshot.support.SupportSet`, never shared between visitors); the pipeline keeps
+the support images' features in its own cache, so a new query does not re-embed them. The
+Handwriting panel (:mod:`demos.handwriting`) follows the same add / load example / clear design.
 """
 from __future__ import annotations
 
@@ -12,50 +14,46 @@ import pandas as pd
 
 from demos import handwriting
 from demos.common import (STATE_IMAGE_SIDE, UploadFiles, UploadImage, handle_errors,
-                          hub_or_embedded, notes_markdown, user_image)
-from engine.fewshot.pipeline import (MAX_CLASSES, MAX_SHOTS, METHOD_TITLES, FewShotPipeline,
-                                      fewshot_backbones)
+                          notes_markdown, user_image)
+from engine.factory import choose_pipeline, default_model, task_models
+from engine.fewshot.methods import method_class
+from engine.fewshot.photos import DEFAULT_METHOD, PHOTO_LIMITS, photo_methods
+from engine.fewshot.support import SupportSet, read_support_folder
 from engine.inputs.text import TextInputError, clean_text
 from engine.viz import embedding_figure
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples" / "fewshot"
-EMBEDDED_BACKBONE = "efficientnet_lite0"
 MAX_NAME_CHARS = 60
-#: Dropdown labels short enough for a half-width column (the full titles go in the results).
-SHORT_TITLES = {"protonet": "Prototypical Networks", "cosine": "Cosine (Baseline++)",
-                "linear": "Linear head"}
-_pipeline = FewShotPipeline()
+MAX_QUERIES = 20
 
 
-def _summary(support: list[dict]) -> str:
-    if not support:
+def _summary(support: SupportSet) -> str:
+    if not support.n_classes:
         return "*The support set is empty: add at least two classes.*"
-    rows = "\n".join(f"| {i} | {c['name']} | {len(c['images'])} |"
-                     for i, c in enumerate(support, start=1))
-    n_way, shots = len(support), sorted({len(c["images"]) for c in support})
+    counts = support.counts()
+    rows = "\n".join(f"| {i} | {name} | {n} |"
+                     for i, (name, n) in enumerate(zip(support.names, counts), start=1))
+    shots = sorted(set(counts))
     k = f"{shots[0]}" if len(shots) == 1 else f"{shots[0]}-{shots[-1]}"
-    return (f"**{n_way}-way {k}-shot support set**\n\n| # | class | images |\n|---|---|---|\n"
-            + rows)
+    return (f"**{support.n_classes}-way {k}-shot support set**\n\n| # | class | images |\n"
+            f"|---|---|---|\n" + rows)
 
 
-def _gallery(support: list[dict]) -> list[tuple]:
-    return [(img, c["name"]) for c in support for img in c["images"]]
-
-
-def _view(support: list[dict], notes: list[str] | None = None):
-    names = [c["name"] for c in support]
-    return (support, _gallery(support), _summary(support) + (
-        "\n\n" + notes_markdown(notes) if notes else ""),
-        gr.update(choices=names, value=names[-1] if names else None))
+def _view(support: SupportSet, notes: list[str] | None = None):
+    """(state, gallery, summary, class dropdown): what every support-set event returns."""
+    names = list(support.names)
+    gallery = [(img, name) for name, images in support.classes() for img in images]
+    summary = _summary(support) + ("\n\n" + notes_markdown(notes) if notes else "")
+    return support, gallery, summary, gr.update(choices=names, value=names[-1] if names else None)
 
 
 @handle_errors
-def add_class(support: list[dict] | None, name: str, files: list | None, photo=None):
+def add_class(support: SupportSet | None, name: str, files: list | None, photo=None):
     """Add a class (or more images to an existing class) to the session's support set.
 
     Args:
         support: the session's support set (gr.State).
-        name: class name (non-blank; an existing name adds images to that class).
+        name: class name (non-blank; a name equal up to case adds images to that class).
         files: uploaded image files; photo: one more image (webcam or upload), optional.
 
     Returns:
@@ -64,7 +62,7 @@ def add_class(support: list[dict] | None, name: str, files: list | None, photo=N
     Raises:
         gr.Error: blank name, no image, a bad image (named), more than 10 classes or images.
     """
-    support = list(support or [])
+    support = support or SupportSet()
     try:
         cleaned = clean_text(name, field="class name", max_chars=MAX_NAME_CHARS)
     except TextInputError:
@@ -73,95 +71,74 @@ def add_class(support: list[dict] | None, name: str, files: list | None, photo=N
     uploads = list(files or []) + ([photo] if photo is not None else [])
     if not uploads:
         raise gr.Error(f"Add at least one image for class '{clean}'.")
-    existing = next((c for c in support if c["name"].casefold() == clean.casefold()), None)
-    if existing is None and len(support) >= MAX_CLASSES:
-        raise gr.Error(f"The support set already has {len(support)} classes; the limit is "
-                       f"{MAX_CLASSES}. Remove one first.")
-    have = len(existing["images"]) if existing else 0
-    if have + len(uploads) > MAX_SHOTS:
+    existing = support.find(clean)
+    if existing is None and support.n_classes >= PHOTO_LIMITS.max_classes:
+        raise gr.Error(f"The support set already has {support.n_classes} classes; the limit is "
+                       f"{PHOTO_LIMITS.max_classes}. Remove one first.")
+    have = support.counts()[support.names.index(existing)] if existing else 0
+    if have + len(uploads) > PHOTO_LIMITS.max_shots:
         raise gr.Error(f"Class '{clean}' would have {have + len(uploads)} images; the limit "
-                       f"is {MAX_SHOTS} per class.")
+                       f"is {PHOTO_LIMITS.max_shots} per class.")
     images, notes = [], list(cleaned.notes)
     for i, up in enumerate(uploads, start=1):
-        img, n = user_image(up, f"image {i} of class '{clean}'",
-                            max_side=STATE_IMAGE_SIDE)
+        img, n = user_image(up, f"image {i} of class '{clean}'", max_side=STATE_IMAGE_SIDE)
         images.append(img)
         notes += n
-    if existing:
-        existing = {**existing, "images": existing["images"] + images, "features": {}}
-        support = [existing if c["name"] == existing["name"] else c for c in support]
-    else:
-        support.append({"name": clean, "images": images, "features": {}})
-    return _view(support, notes)
+    return _view(support.add(existing or clean, images), notes)
 
 
 @handle_errors
-def remove_class(support: list[dict] | None, name: str | None):
+def remove_class(support: SupportSet | None, name: str | None):
     """Remove the class called ``name`` from the support set."""
-    support = [c for c in (support or []) if c["name"] != name]
-    return _view(support)
+    return _view((support or SupportSet()).remove(name))
 
 
-def clear_support(support: list[dict] | None = None):
+def clear_support(support: SupportSet | None = None):
     """Empty the session's support set."""
-    return _view([])
+    return _view(SupportSet())
 
 
 @handle_errors
-def load_example(support: list[dict] | None = None):
+def load_example(support: SupportSet | None = None):
     """Replace the support set with the bundled example (cat vs coffee, 3 shots each)."""
-    support = []
-    for folder in sorted(p for p in (EXAMPLES / "support").iterdir() if p.is_dir()):
-        images = [user_image(str(f), "example image", max_side=STATE_IMAGE_SIDE)[0]
-                  for f in sorted(folder.glob("*.jpg"))]
-        support.append({"name": folder.name, "images": images, "features": {}})
-    return _view(support)
+    return _view(read_support_folder(EXAMPLES / "support", max_side=STATE_IMAGE_SIDE))
 
 
 @handle_errors
-def classify(support: list[dict] | None, query_files: list | None, query_photo,
+def classify(support: SupportSet | None, query_files: list | None, query_photo,
              method: str, backbone: str):
     """Classify the query images with the session's support set.
 
     Returns:
-        (support with cached features, {class: p} of the first query, table of all queries,
-         embedding plot, markdown details).
+        ({class: p} of the first query, table of all queries, embedding plot, markdown details).
     """
-    support = list(support or [])
     uploads = list(query_files or []) + ([query_photo] if query_photo is not None else [])
     if not uploads:
         raise gr.Error("Add at least one query image to classify.")
-    if len(uploads) > 20:
-        raise gr.Error(f"{len(uploads)} query images were given; at most 20 at a time.")
+    if len(uploads) > MAX_QUERIES:
+        raise gr.Error(f"{len(uploads)} query images were given; at most {MAX_QUERIES} at a "
+                       f"time.")
     queries, notes = [], []
     for i, up in enumerate(uploads, start=1):
         img, n = user_image(up, f"query image {i}")
         queries.append(img)
         notes += n
-    backbone, note = hub_or_embedded(backbone, EMBEDDED_BACKBONE)
-    if note:
-        notes.append(note)
-    pairs = [(c["name"], c["images"]) for c in support]
-    from engine.fewshot.pipeline import validate_support
-    validate_support(pairs)
-    feats = []
-    for c in support:
-        if backbone not in c["features"]:
-            c["features"] = {**c["features"], backbone: _pipeline.embed(c["images"], backbone)}
-        feats.append(c["features"][backbone])
-    result = _pipeline(pairs, queries, method=method, model=backbone, support_features=feats)
+    choice = choose_pipeline("fewshot", backbone)
+    if choice.note:
+        notes.append(choice.note)
+    result = choice.pipeline(support or SupportSet(), queries, method=method)
+    title = method_class(result.method).title
     table = pd.DataFrame([{"query": i + 1, "prediction": p.label,
                            **{n: round(v, 4) for n, v in p.probabilities.items()}}
                           for i, p in enumerate(result.predictions)])
     fig = embedding_figure(result.support_xy, result.support_labels, result.prototype_xy,
                            result.query_xy, [result.class_names.index(p.label)
                                              for p in result.predictions],
-                           result.class_names, title=f"{METHOD_TITLES[method]}")
-    md = f"**Backbone:** `{result.model}` · **method:** {METHOD_TITLES[method]} · " \
-         f"{result.ms:.0f} ms"
+                           result.class_names, title=title)
+    md = f"**Backbone:** `{result.model}` · **method:** {title} · {result.ms:.0f} ms"
     if notes:
         md += "\n\n" + notes_markdown(notes)
-    return support, result.predictions[0].probabilities, table, fig, md
+    return result.predictions[0].probabilities, table, fig, md
 
 
 def build() -> None:
@@ -180,7 +157,7 @@ def _build_photos() -> None:
         "classify **query** images. The embedded ImageNet network gives features; "
         "the method compares the query with each class's **prototype** (mean feature). "
         "The plot shows the episode in 2-D (PCA): why the query landed where it did.")
-    support = gr.State([], time_to_live=3 * 3600)
+    support = gr.State(SupportSet(), time_to_live=3 * 3600)
     with gr.Row():
         with gr.Column():
             gr.Markdown("### 1. Support set")
@@ -196,7 +173,7 @@ def _build_photos() -> None:
                 class_list = gr.Dropdown([], label="Class", interactive=True)
                 remove = gr.Button("Remove class")
                 clear = gr.Button("Clear all")
-            summary = gr.Markdown(_summary([]), label="summary")
+            summary = gr.Markdown(_summary(SupportSet()), label="summary")
             gallery = gr.Gallery(label="Support images", columns=6, height=220)
         with gr.Column():
             gr.Markdown("### 2. Query")
@@ -205,9 +182,9 @@ def _build_photos() -> None:
             query_photo = UploadImage(type="filepath", label="...or one photo (webcam / upload)",
                                       sources=["upload", "webcam", "clipboard"], height=200)
             with gr.Row():
-                method = gr.Dropdown([(SHORT_TITLES[m], m) for m in METHOD_TITLES],
-                                     value="protonet", label="Method")
-                backbone = gr.Dropdown(fewshot_backbones(), value=EMBEDDED_BACKBONE,
+                method = gr.Dropdown([(method_class(m).short_title, m) for m in photo_methods()],
+                                     value=DEFAULT_METHOD, label="Method")
+                backbone = gr.Dropdown(task_models("fewshot"), value=default_model("fewshot"),
                                        label="Backbone")
             run = gr.Button("Classify", variant="primary")
             label = gr.Label(label="Query 1: class probabilities")
@@ -224,5 +201,5 @@ def _build_photos() -> None:
     remove.click(remove_class, [support, class_list], view, api_name="fewshot_remove_class")
     clear.click(clear_support, [support], view, api_name="fewshot_clear")
     run.click(classify, [support, query_files, query_photo, method, backbone],
-              [support, label, table, plot, details], api_name="fewshot_classify",
+              [label, table, plot, details], api_name="fewshot_classify",
               concurrency_id="cpu")

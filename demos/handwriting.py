@@ -1,7 +1,9 @@
 """Handwriting panel of the Few-shot tab: draw labelled support symbols, draw a query, and see
 what the models meta-trained on Omniglot answer (Prototypical, Matching, Relation, MAML, ...).
 
-The drawn support set lives in the browser session's ``gr.State``.
+The drawn support set lives in the browser session's ``gr.State`` (an
+:class:`engine.fewshot.support.SupportSet`, drawings in the order they were added); the panel
+follows the Photos panel's add / load example / clear design.
 """
 from __future__ import annotations
 
@@ -12,13 +14,15 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from demos.common import UploadEditor, handle_errors, notes_markdown, user_image
+from demos.common import UploadEditor, handle_errors, user_image
+from engine.factory import choose_pipeline, default_model, task_models
+from engine.fewshot.handwriting import DRAWING_LIMITS
 from engine.fewshot.omniglot import preprocess_drawing
+from engine.fewshot.support import SupportSet, read_support_folder
 from engine.inputs.text import TextInputError, clean_text
 from engine.viz import embedding_figure
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples" / "handwriting"
-MAX_DRAWINGS = 100
 #: Side (pixels) drawings are kept at in the session state.
 DRAWING_SIDE = 128
 
@@ -26,11 +30,6 @@ DRAWING_SIDE = 128
 def _blank() -> Image.Image:
     """A white canvas to draw on."""
     return Image.new("RGB", (280, 280), "white")
-
-
-def _models() -> list[str]:
-    from engine.fewshot.handwriting import handwriting_models
-    return handwriting_models()
 
 
 def _drawing(value, what: str) -> Image.Image:
@@ -50,47 +49,44 @@ def _drawing(value, what: str) -> Image.Image:
     return img
 
 
-def _view(drawings: list[dict]):
-    counts: dict[str, int] = {}
-    for d in drawings:
-        counts[d["label"]] = counts.get(d["label"], 0) + 1
-    summary = ("*No drawings yet: add at least one drawing of each of two symbols.*"
-               if not drawings else
-               "**Support set:** " + ", ".join(f"{k} ({v})" for k, v in counts.items()))
-    return drawings, [(d["image"], d["label"]) for d in drawings], summary
+def _summary(support: SupportSet) -> str:
+    if not support.n_images:
+        return "*No drawings yet: add at least one drawing of each of two symbols.*"
+    return "**Support set:** " + ", ".join(
+        f"{name} ({n})" for name, n in zip(support.names, support.counts()))
+
+
+def _view(support: SupportSet):
+    """(state, gallery, summary): what every support-set event returns."""
+    return support, [(img, name) for img, name in support.items()], _summary(support)
 
 
 @handle_errors
-def add_drawing(drawings: list[dict] | None, label: str, sketch):
+def add_drawing(drawings: SupportSet | None, label: str, sketch):
     """Add the sketchpad's drawing to the session's support set under ``label``."""
-    drawings = list(drawings or [])
+    drawings = drawings or SupportSet()
     try:
         name = clean_text(label, field="symbol name", max_chars=40).text
     except TextInputError:
         raise gr.Error("Type a name for this symbol first (e.g. 'A').") from None
-    if len(drawings) >= MAX_DRAWINGS:
-        raise gr.Error(f"The support set already has {len(drawings)} drawings (the limit).")
-    drawings.append({"label": name, "image": _drawing(sketch, f"a drawing of '{name}'")})
-    return _view(drawings)
+    if drawings.n_images >= DRAWING_LIMITS.max_images:
+        raise gr.Error(f"The support set already has {drawings.n_images} drawings (the limit).")
+    return _view(drawings.add(name, [_drawing(sketch, f"a drawing of '{name}'")]))
 
 
-def clear_drawings(drawings: list[dict] | None = None):
+def clear_drawings(drawings: SupportSet | None = None):
     """Empty the session's drawn support set."""
-    return _view([])
+    return _view(SupportSet())
 
 
 @handle_errors
-def load_example(drawings: list[dict] | None = None):
+def load_example(drawings: SupportSet | None = None):
     """Support set of 3 held-out Omniglot symbols (Korean alphabet), 2 drawings each."""
-    out = []
-    for folder in sorted(p for p in (EXAMPLES / "support").iterdir() if p.is_dir()):
-        for f in sorted(folder.glob("*.png")):
-            out.append({"label": folder.name, "image": user_image(str(f), "example")[0]})
-    return _view(out)
+    return _view(read_support_folder(EXAMPLES / "support"))
 
 
 @handle_errors
-def classify(drawings: list[dict] | None, sketch, model: str, maml_steps: float,
+def classify(drawings: SupportSet | None, sketch, model: str, maml_steps: float,
              maml_step_size: float):
     """Classify the query drawing with the drawn support set.
 
@@ -98,15 +94,13 @@ def classify(drawings: list[dict] | None, sketch, model: str, maml_steps: float,
         ({label: p}, embedding plot, MAML support loss per step (DataFrame), what the model saw
          (28x28 image, enlarged), markdown details).
     """
-    from engine.fewshot.handwriting import classify_handwriting
-    from engine.models import get_spec
-    drawings = list(drawings or [])
     query = _drawing(sketch, "the query symbol")
-    is_maml = get_spec(model).extra.get("method", "").startswith("maml") if model else False
-    result = classify_handwriting([d["image"] for d in drawings], [d["label"] for d in drawings],
-                                  [query], model,
-                                  maml_steps=int(maml_steps) if is_maml else None,
-                                  maml_step_size=float(maml_step_size) if is_maml else None)
+    choice = choose_pipeline("handwriting", model)
+    pipeline = choice.pipeline
+    adapt = pipeline.adapts_weights  # the MAML sliders apply
+    result = pipeline(drawings or SupportSet(), [query],
+                      maml_steps=int(maml_steps) if adapt else None,
+                      maml_step_size=float(maml_step_size) if adapt else None)
     pred = result.predictions[0]
     fig = embedding_figure(result.support_xy, result.support_labels, result.prototype_xy,
                            result.query_xy, [result.class_names.index(pred.label)],
@@ -119,6 +113,8 @@ def classify(drawings: list[dict] | None, sketch, model: str, maml_steps: float,
     if result.inner_losses:
         notes.append("MAML support loss per adaptation step: "
                      + " → ".join(f"{v:.3f}" for v in result.inner_losses))
+    if choice.note:
+        notes.append(choice.note)
     return pred.probabilities, fig, losses, seen, "\n\n".join(notes)
 
 
@@ -129,7 +125,7 @@ def build_panel() -> None:
         "examples come from alphabets they never saw). Draw a few labelled examples of each "
         "symbol, then a query. Drawings are processed like Omniglot: dark strokes on white, "
         "cropped to the ink, centred, 28x28.")
-    drawings = gr.State([], time_to_live=3 * 3600)
+    drawings = gr.State(SupportSet(), time_to_live=3 * 3600)
     with gr.Row():
         with gr.Column():
             label = gr.Textbox(label="Symbol name", placeholder="e.g. A")
@@ -141,15 +137,17 @@ def build_panel() -> None:
                 add = gr.Button("Add drawing", variant="primary")
                 example = gr.Button("Load example (3 symbols)")
                 clear = gr.Button("Clear")
-            summary = gr.Markdown(_view([])[2], label="summary")
+            summary = gr.Markdown(_summary(SupportSet()), label="summary")
             gallery = gr.Gallery(label="Support drawings", columns=8, height=180)
         with gr.Column():
-            query = UploadEditor(_blank(), label="Draw the query", type="filepath", sources=["upload"],
-                                 height=280, canvas_size=(280, 280),
+            query = UploadEditor(_blank(), label="Draw the query", type="filepath",
+                                 sources=["upload"], height=280, canvas_size=(280, 280),
                                  brush=gr.Brush(default_size=8, colors=["#000000"],
                                                 color_mode="fixed"))
             with gr.Row():
-                model = gr.Dropdown(_models(), value=_models()[0], label="Meta-learned model")
+                model = gr.Dropdown(task_models("handwriting"),
+                                    value=default_model("handwriting"),
+                                    label="Meta-learned model")
                 steps = gr.Slider(0, 20, value=2, step=1, label="MAML steps (MAML models)",
                                   info="trained with 2 steps of size 0.4")
                 step_size = gr.Number(0.4, label="MAML step size", minimum=0.001, maximum=10)

@@ -141,18 +141,52 @@ def _fewshot_models() -> list[str]:
 
 
 def _build_fewshot(model: str):
+    from engine.fewshot.photos import PHOTO_LIMITS, BackboneFeatures, FrozenFeatureMethods
     from engine.fewshot.pipeline import FewShotPipeline
-    return FewShotPipeline()
+    encoder = BackboneFeatures(load_model(model), get_spec(model).preprocess, name=model)
+    return FewShotPipeline(encoder, FrozenFeatureMethods(), PHOTO_LIMITS, name=model)
 
 
-def _handwriting_models() -> list[str]:
+def handwriting_models(include_variants: bool = False) -> list[str]:
+    """Omniglot models meta-trained here, the app's default first.
+
+    Args:
+        include_variants: also the ProtoNets trained at other (N, K) for the train/test
+            mismatch table (``omniglot-protonet-5w1s`` ...): hidden from the app, accepted by
+            ``python -m engine classify`` and ``fewshot-eval``.
+    """
     import re
-    names = [n for n in list_models(task="fewshot") if not re.search(r"-\d+w\d+s$", n)]
+    names = [n for n in list_models(task="fewshot")
+             if include_variants or not re.search(r"-\d+w\d+s$", n)]
     return sorted(names, key=lambda n: (n != "omniglot-protonet", n))
 
 
+def _handwriting_models() -> list[str]:
+    return handwriting_models()
+
+
 def _build_handwriting(model: str):
-    raise NotImplementedError("handwriting pipeline: built by the few-shot room")
+    from engine.fewshot.checkpoints import build_classifier
+    from engine.fewshot.handwriting import DRAWING_LIMITS, DrawingEncoder, MetaLearned
+    from engine.fewshot.pipeline import FewShotPipeline
+    classifier = build_classifier(load_model(model))  # once per process; copied per request
+    return FewShotPipeline(DrawingEncoder(), MetaLearned(classifier), DRAWING_LIMITS, name=model)
+
+
+def handwriting_pipeline(model: str | None = None) -> Any:
+    """The handwriting pipeline of any Omniglot model, the hidden (N, K) variants included
+    (for the command line; the app uses :func:`get_pipeline`). Default: the app's default.
+
+    Raises:
+        UserInputError: not an Omniglot model; the message lists every valid one.
+    """
+    model = model or default_model("handwriting")
+    valid = handwriting_models(include_variants=True)
+    if model not in valid:
+        raise UserInputError(unknown_name_message("handwriting model", model, valid))
+    if model in task_models("handwriting"):
+        return get_pipeline("handwriting", model)
+    return _build_handwriting(model)  # a variant: built for this (command-line) process
 
 
 TASKS: dict[str, Task] = {t.name: t for t in (

@@ -14,12 +14,12 @@ import torch
 from PIL import Image, ImageDraw
 from torch import nn
 
+from engine.errors import UserInputError
 from engine.fewshot import omniglot
-from engine.fewshot.methods import create_method
+from engine.fewshot.episodic import trainable_methods
+from engine.fewshot.methods import create_method, method_class
 from engine.models.conv4 import Conv4
 
-META_METHODS = ["protonet", "matching", "matching-fce", "relation", "siamese", "maml", "maml-fo",
-                "baseline", "baseline++", "hallucination"]
 HIDDEN = 8
 
 
@@ -33,13 +33,16 @@ def _one_thread():
 
 
 def tiny_method(name: str, **kwargs):
-    """A method around a Conv-4 with 8 channels (features 8-d, or 8x7x7 for Relation Nets)."""
+    """A method as it is meta-trained (its ``train_setup``), around a Conv-4 with 8 channels
+    (features 8-d, or 8x7x7 for Relation Nets)."""
     torch.manual_seed(0)
-    if name == "relation":
-        return create_method(name, Conv4(hidden=HIDDEN, pools=2), feature_shape=(HIDDEN, 7, 7),
-                             **kwargs)
-    extra = {} if name in ("protonet", "baseline", "baseline++") else {"feature_dim": HIDDEN}
-    return create_method(name, Conv4(hidden=HIDDEN), **extra, **kwargs)
+    setup = method_class(name).train_setup
+    return create_method(name, Conv4(hidden=HIDDEN, **setup.backbone),
+                         **{**setup.kwargs, **kwargs})
+
+
+def episodic(name: str) -> bool:
+    return method_class(name).train_setup.trainer == "episodic"
 
 
 def toy_episode(way=3, shot=2, query=2, seed=0):
@@ -54,20 +57,13 @@ def toy_episode(way=3, shot=2, query=2, seed=0):
     return s, sl, q, ql
 
 
-@pytest.mark.parametrize("name", META_METHODS)
-def test_method_gives_normalised_finite_probabilities_on_a_tiny_episode(name):
-    model = tiny_method(name).eval()
-    s, sl, q, _ = toy_episode()
-    with torch.no_grad():
-        model.process_support_set(s, sl)
-        logits = model(q)
-    assert logits.shape == (6, 3)
-    probs = logits.softmax(-1)
-    assert torch.isfinite(probs).all()
-    assert torch.allclose(probs.sum(-1), torch.ones(6), atol=1e-5)
+def test_every_method_of_the_shipped_models_is_meta_trainable():
+    assert set(trainable_methods()) >= {"protonet", "matching", "matching-fce", "relation",
+                                        "siamese", "maml", "maml-fo", "baseline", "baseline++",
+                                        "hallucination"}
 
 
-@pytest.mark.parametrize("name", [m for m in META_METHODS if not m.startswith("baseline")])
+@pytest.mark.parametrize("name", [m for m in trainable_methods() if episodic(m)])
 def test_episode_loss_decreases_over_a_few_steps_on_a_toy_task(name):
     model = tiny_method(name).train()
     s, sl, q, ql = toy_episode(seed=1)
@@ -85,7 +81,7 @@ def test_episode_loss_decreases_over_a_few_steps_on_a_toy_task(name):
     assert losses[-1] < losses[0]
 
 
-@pytest.mark.parametrize("name", ["baseline", "baseline++"])
+@pytest.mark.parametrize("name", [m for m in trainable_methods() if not episodic(m)])
 def test_baseline_head_fit_reduces_the_support_loss(name):
     model = tiny_method(name).eval()
     s, sl, _, _ = toy_episode()
@@ -253,22 +249,22 @@ def test_rotations_make_four_classes_per_character():
     assert torch.equal(r[1], torch.rot90(x[0], 1, dims=(1, 2)))
 
 
-# ---- shipped models and the pipeline -------------------------------------------------------
+# ---- shipped models and the handwriting pipeline -------------------------------------------
 
 def _fewshot_models():
-    from engine.models import list_models
-    return list_models(task="fewshot")
+    from engine.factory import handwriting_models
+    return handwriting_models(include_variants=True)
 
 
 def test_every_shipped_checkpoint_loads_offline_and_gives_finite_outputs():
-    from engine.models.omniglot import ASSET_DIR
-    from engine.fewshot.handwriting import DEFAULT_HANDWRITING_MODEL
+    from engine.factory import default_model
     from engine.fewshot.checkpoints import load_checkpoint
+    from engine.models.omniglot import ASSET_DIR
     names = _fewshot_models()
     shipped = sorted(p for p in ASSET_DIR.glob("*.safetensors") if p.with_suffix(".json").exists())
     assert {n.removeprefix("omniglot-") for n in names} <= {p.stem for p in shipped}
     if shipped:
-        assert DEFAULT_HANDWRITING_MODEL in names
+        assert default_model("handwriting") in names
     s, sl, q, _ = toy_episode(way=5, shot=1, query=2)
     for name in shipped:
         model = load_checkpoint(name)
@@ -278,27 +274,85 @@ def test_every_shipped_checkpoint_loads_offline_and_gives_finite_outputs():
         assert logits.shape == (10, 5) and torch.isfinite(logits).all(), name
 
 
-@pytest.fixture
-def handwriting():
-    from engine.fewshot.handwriting import DEFAULT_HANDWRITING_MODEL
-    from engine.fewshot import handwriting
-    if DEFAULT_HANDWRITING_MODEL not in _fewshot_models():
-        pytest.skip("no shipped handwriting checkpoint")
-    return handwriting
+def test_shipped_checkpoints_store_only_arguments_their_method_takes():
+    import inspect
+
+    from engine.models.omniglot import ASSET_DIR, read_checkpoint
+    for path in sorted(ASSET_DIR.glob("*.safetensors")):
+        ckpt = read_checkpoint(path)
+        params = inspect.signature(method_class(ckpt.method)).parameters
+        assert set(ckpt.method_kwargs) <= set(params), path.name
+        assert not {"first_order", "fce"} & set(ckpt.method_kwargs), path.name
 
 
-def test_classify_handwriting_two_way_one_shot(handwriting):
+def _pipeline(name: str):
+    """The handwriting pipeline of a shipped checkpoint, built from its parts."""
+    from engine.fewshot.checkpoints import load_checkpoint
+    from engine.fewshot.handwriting import DRAWING_LIMITS, DrawingEncoder, MetaLearned
+    from engine.fewshot.pipeline import FewShotPipeline
+    from engine.models.omniglot import ASSET_DIR
+    path = ASSET_DIR / f"{name.removeprefix('omniglot-')}.safetensors"
+    if not path.is_file():
+        pytest.skip(f"no shipped checkpoint {path.name}")
+    return FewShotPipeline(DrawingEncoder(), MetaLearned(load_checkpoint(path)), DRAWING_LIMITS,
+                           name=name)
+
+
+@pytest.fixture(scope="module")
+def protonet():
+    return _pipeline("omniglot-protonet")
+
+
+@pytest.fixture(scope="module")
+def maml():
+    return _pipeline("omniglot-maml")
+
+
+def circle() -> Image.Image:
+    img = Image.new("RGB", (200, 200), "white")
+    ImageDraw.Draw(img).ellipse([30, 30, 170, 170], outline="black", width=10)
+    return img
+
+
+def labelled(images, labels, classes=None):
+    from engine.fewshot.support import SupportSet
+    return SupportSet.from_labels(images, labels, classes)
+
+
+def test_handwriting_pipeline_classifies_two_way_one_shot(protonet):
     t = sketch(offset=(10, 10))
-    circle = Image.new("RGB", (200, 200), "white")
-    ImageDraw.Draw(circle).ellipse([30, 30, 170, 170], outline="black", width=10)
-    res = handwriting.classify_handwriting([t, circle], ["T", "O"], [sketch(offset=(60, 40)),
-                                                                     circle.rotate(20)])
+    res = protonet(labelled([t, circle()], ["T", "O"]), [sketch(offset=(60, 40)),
+                                                           circle().rotate(20)])
     assert [p.label for p in res.predictions] == ["T", "O"]
     for p in res.predictions:
         assert sum(p.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
     assert res.support_xy.shape == (2, 2) and res.prototype_xy.shape == (2, 2)
     assert res.query_xy.shape == (2, 2) and res.inner_losses is None
     assert res.query_inputs.shape == (2, 28, 28)
+    assert res.model == "omniglot-protonet" and res.method == "protonet"
+
+
+def test_handwriting_pipeline_answers_the_bundled_held_out_symbols(protonet):
+    from conftest import EXAMPLES
+
+    from engine.fewshot.support import read_support_folder
+    from engine.inputs.images import load_image
+    support = read_support_folder(EXAMPLES / "handwriting" / "support")
+    queries = [load_image(EXAMPLES / "handwriting" / "query" / f"symbol_{i}_query.png").image
+               for i in (1, 3)]
+    assert [p.label for p in protonet(support, queries).predictions] == ["symbol_1", "symbol_3"]
+
+
+def test_handwriting_pipeline_never_changes_its_loaded_classifier(maml):
+    shared = maml.classifiers.classifier
+    before = {k: v.clone() for k, v in shared.state_dict().items()}
+    support = labelled([sketch(), circle()], ["T", "O"])
+    a = maml(support, [sketch()], maml_steps=4)
+    b = maml(support, [sketch()])
+    assert len(a.inner_losses) == 5 and len(b.inner_losses) == 3  # 2 steps, as trained
+    assert shared.inner_steps == 2 and shared.fast is None
+    for k, v in shared.state_dict().items():
+        assert torch.equal(v, before[k]), k
 
 
 @pytest.mark.parametrize("labels, classes, message", [
@@ -307,36 +361,62 @@ def test_classify_handwriting_two_way_one_shot(handwriting):
     (["A", "a "], None, "'A' and 'a' differ only in case"),
     (["A", "B"], ["A", "B", "C"], r"class 'C' has 0 support examples.*'A': 1, 'B': 1, 'C': 0"),
     (["A"], None, "got 2 support images but 1 labels"),
+    (["A", "B"], ["A", "A"], "class 'A' is declared twice"),
 ])
-def test_support_validation_names_the_class_and_counts(handwriting, labels, classes, message):
+def test_support_validation_names_the_class_and_counts(protonet, labels, classes, message):
     img = sketch()
-    with pytest.raises(ValueError, match=message):
-        handwriting.classify_handwriting([img, img], labels, [img], classes=classes)
+    with pytest.raises(UserInputError, match=message):
+        protonet(labelled([img, img], labels, classes), [img])
 
 
-def test_support_validation_refuses_more_classes_than_the_model_supports(handwriting):
+def test_empty_support_set_and_missing_query_are_explained(protonet):
+    from engine.fewshot.support import SupportSet
+    with pytest.raises(UserInputError, match="the support set is empty: draw"):
+        protonet(SupportSet(), [sketch()])
+    with pytest.raises(UserInputError, match="no query image: draw or upload"):
+        protonet(labelled([sketch(), circle()], ["T", "O"]), [])
+
+
+def test_support_validation_refuses_more_classes_than_the_model_supports(protonet):
     labels = [f"c{i}" for i in range(21)]
-    with pytest.raises(ValueError, match="21 classes given; .* at most 20"):
-        handwriting.classify_handwriting([sketch()] * 21, labels, [sketch()])
+    with pytest.raises(UserInputError, match="21 classes given; .* at most 20"):
+        protonet(labelled([sketch()] * 21, labels), [sketch()])
 
 
-def test_maml_settings_are_refused_for_other_models(handwriting):
-    with pytest.raises(ValueError, match="MAML models only"):
-        handwriting.classify_handwriting([sketch(), sketch(rgba=True)], ["A", "B"], [sketch()],
-                                         maml_steps=3)
+def test_support_validation_refuses_more_than_100_drawings(protonet):
+    labels = ["A", "B"] * 51
+    with pytest.raises(UserInputError, match="102 support images; at most 100"):
+        protonet(labelled([sketch()] * 102, labels), [sketch()])
 
 
-def test_maml_pipeline_reports_the_support_loss_per_step(handwriting):
-    if "omniglot-maml" not in _fewshot_models():
-        pytest.skip("no MAML checkpoint")
-    circle = Image.new("RGB", (200, 200), "white")
-    ImageDraw.Draw(circle).ellipse([30, 30, 170, 170], outline="black", width=10)
-    res = handwriting.classify_handwriting([sketch(), circle], ["T", "O"], [sketch()],
-                                           "omniglot-maml", maml_steps=4, maml_step_size=0.4)
+def test_a_blank_drawing_is_named(protonet):
+    blank = Image.new("RGB", (50, 50), "white")
+    with pytest.raises(UserInputError, match="support image 2: the drawing .* is blank"):
+        protonet(labelled([sketch(), blank], ["T", "O"]), [sketch()])
+
+
+def test_maml_settings_are_refused_for_other_models(protonet):
+    with pytest.raises(UserInputError, match="MAML models only"):
+        protonet(labelled([sketch(), sketch(rgba=True)], ["A", "B"]), [sketch()], maml_steps=3)
+    with pytest.raises(UserInputError, match="unknown method 'maml'; valid: protonet"):
+        protonet.classifier("maml")
+
+
+@pytest.mark.parametrize("steps, size, message", [(51, None, r"maml_steps must be in \[0, 50\]"),
+                                                  (None, 0, r"maml_step_size must be in \(0, 10\]")])
+def test_maml_settings_out_of_range_are_refused(maml, steps, size, message):
+    with pytest.raises(UserInputError, match=message):
+        maml.classifier(maml_steps=steps, maml_step_size=size)
+
+
+def test_maml_pipeline_reports_the_support_loss_per_step(maml):
+    res = maml(labelled([sketch(), circle()], ["T", "O"]), [sketch()], maml_steps=4,
+               maml_step_size=0.4)
     assert len(res.inner_losses) == 5 and all(np.isfinite(res.inner_losses))
+    assert res.to_json()["inner_losses"] == res.inner_losses
 
 
-def test_fewshot_eval_cli_on_runs_prints_a_json_accuracy_last(handwriting, tmp_path, capsys):
+def test_fewshot_eval_cli_on_runs_prints_a_json_accuracy_last(protonet, tmp_path, capsys):
     from engine.cli import main
     _fake_runs(tmp_path)
     assert main(["fewshot-eval", "--runs", str(tmp_path)]) == 0
@@ -346,14 +426,26 @@ def test_fewshot_eval_cli_on_runs_prints_a_json_accuracy_last(handwriting, tmp_p
     assert 0 <= last["accuracy"] <= 1 and last["runs"] == 2
 
 
-def test_handwriting_models_list_the_default_first_and_hide_the_nk_variants(handwriting):
-    from engine.fewshot.handwriting import DEFAULT_HANDWRITING_MODEL
-    names = handwriting.handwriting_models()
-    assert names[0] == DEFAULT_HANDWRITING_MODEL
+def test_handwriting_models_list_the_default_first_and_hide_the_nk_variants(protonet):
+    from engine.factory import default_model, handwriting_models, task_models
+    names = task_models("handwriting")
+    assert names[0] == default_model("handwriting") == "omniglot-protonet"
+    assert names == handwriting_models()
     assert not any(n.endswith(("-5w1s", "-5w5s", "-20w1s", "-20w5s")) for n in names)
-    assert set(names) <= set(handwriting.handwriting_models(include_variants=True))
+    assert set(names) < set(handwriting_models(include_variants=True))
 
 
-def test_unknown_handwriting_model_lists_the_valid_ones(handwriting):
-    with pytest.raises(ValueError, match="unknown handwriting model 'nope'; valid: omniglot-"):
-        handwriting.classify_handwriting([sketch(), sketch()], ["A", "B"], [sketch()], "nope")
+def test_unknown_handwriting_model_lists_the_valid_ones():
+    from engine.factory import get_pipeline, handwriting_pipeline
+    with pytest.raises(UserInputError, match="unknown handwriting model 'nope'; valid: omniglot-"):
+        get_pipeline("handwriting", "nope")
+    with pytest.raises(UserInputError, match="unknown handwriting model 'nope'; valid: .*-5w1s"):
+        handwriting_pipeline("nope")
+
+
+def test_factory_builds_the_handwriting_pipeline_once_and_accepts_variants_for_the_cli(protonet):
+    from engine.factory import get_pipeline, handwriting_pipeline
+    pipe = get_pipeline("handwriting")
+    assert pipe is get_pipeline("handwriting", "omniglot-protonet") is handwriting_pipeline()
+    assert pipe.methods == ["protonet"] and not pipe.adapts_weights
+    assert handwriting_pipeline("omniglot-protonet-5w1s").name == "omniglot-protonet-5w1s"

@@ -1,13 +1,20 @@
-"""Few-shot methods over features: behaviour on small, known geometries."""
+"""Few-shot methods: the registry (every method tested automatically) and the behaviour of the
+methods over frozen features on small, known geometries."""
 from __future__ import annotations
+
+import inspect
+import pkgutil
 
 import pytest
 import torch
 
-from engine.fewshot.methods import create_method, list_methods
+import engine.fewshot.methods as methods_package
+from engine.fewshot.methods import TrainSetup, create_method, list_methods, method_class
 from engine.fewshot.methods.base import class_means
+from engine.fewshot.photos import photo_methods
+from engine.models.conv4 import Conv4
 
-FEATURE_METHODS = {"protonet": {}, "cosine": {}, "linear": {"steps": 50}}
+HIDDEN = 8  # tiny Conv-4: 8 channels
 
 
 def two_blobs(shots=3, dim=8, seed=0):
@@ -21,28 +28,89 @@ def two_blobs(shots=3, dim=8, seed=0):
     return support, labels, query
 
 
-def test_registry_lists_feature_methods_and_rejects_unknown():
-    assert set(FEATURE_METHODS) <= set(list_methods())
+def tiny_episode(way=3, shot=2, query=2, seed=0):
+    """Random 28x28 'drawings' whose class is a shifted mean."""
+    g = torch.Generator().manual_seed(seed)
+    means = torch.rand(way, 1, 28, 28, generator=g)
+    s = means.repeat_interleave(shot, 0) + 0.3 * torch.rand(way * shot, 1, 28, 28, generator=g)
+    q = means.repeat_interleave(query, 0) + 0.3 * torch.rand(way * query, 1, 28, 28, generator=g)
+    return s, torch.arange(way).repeat_interleave(shot), q
+
+
+# ---- the registry: every registered method -------------------------------------------------
+
+def test_every_module_of_the_methods_package_is_discovered():
+    modules = {m.name for m in pkgutil.iter_modules(methods_package.__path__)} - {"base"}
+    found = {method_class(m).__module__.rsplit(".", 1)[1] for m in list_methods()}
+    assert found == modules
+    assert {"protonet", "cosine", "linear", "matching", "matching-fce", "relation", "siamese",
+            "maml", "maml-fo", "baseline", "baseline++", "hallucination"} <= set(list_methods())
+
+
+def test_registry_rejects_unknown_names():
     with pytest.raises(ValueError, match="valid methods"):
         create_method("knn-9000")
 
 
-@pytest.mark.parametrize("name", sorted(FEATURE_METHODS))
-def test_method_classifies_separated_blobs_with_probabilities_summing_to_one(name):
-    support, labels, query = two_blobs()
-    clf = create_method(name, **FEATURE_METHODS[name])
-    clf.process_support_set(support, labels)
-    probs = clf(query).softmax(-1)
-    assert probs.shape == (2, 2)
-    assert torch.allclose(probs.sum(-1), torch.ones(2))
-    assert probs.argmax(-1).tolist() == [0, 1]
+@pytest.mark.parametrize("name", list_methods())
+def test_method_describes_itself_and_is_offered_somewhere(name):
+    cls = method_class(name)
+    assert cls.method_name == name and cls.title and cls.short_title
+    assert len(cls.short_title) <= 30 and len(cls.title) <= 90
+    assert cls.frozen_defaults is not None or cls.train_setup is not None, name
+    if cls.train_setup is not None:
+        assert isinstance(cls.train_setup, TrainSetup)
+    if cls.adapts_weights:  # per-call options, changed on a copy by the pipeline
+        params = inspect.signature(cls).parameters
+        assert {"inner_steps", "inner_lr"} <= set(params)
 
 
-@pytest.mark.parametrize("name", sorted(FEATURE_METHODS))
+@pytest.mark.parametrize("name", list_methods())
+def test_method_builds_and_classifies_a_tiny_episode_with_normalised_probabilities(name):
+    cls = method_class(name)
+    torch.manual_seed(0)
+    if cls.train_setup is not None:  # as meta-trained: a tiny Conv-4 on 28x28 inputs
+        setup = cls.train_setup
+        model = create_method(name, Conv4(hidden=HIDDEN, **setup.backbone), **setup.kwargs)
+        s, sl, q = tiny_episode()
+        with torch.no_grad():
+            model.eval().process_support_set(s, sl)
+            probs = model(q).softmax(-1)
+        assert probs.shape == (6, 3)
+        assert torch.isfinite(probs).all()
+        assert torch.allclose(probs.sum(-1), torch.ones(6), atol=1e-5)
+    if cls.frozen_defaults is not None:  # over frozen features
+        support, labels, query = two_blobs()
+        model = create_method(name, **cls.frozen_defaults)
+        model.process_support_set(support, labels)
+        probs = model(query).softmax(-1)
+        assert torch.allclose(probs.sum(-1), torch.ones(2))
+        assert probs.argmax(-1).tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("name,argument", [("maml-fo", "first_order"), ("maml", "first_order"),
+                                           ("matching-fce", "fce"), ("matching", "fce")])
+def test_variants_are_classes_not_arguments_accepted_and_ignored(name, argument):
+    with pytest.raises(TypeError, match=argument):
+        create_method(name, Conv4(hidden=HIDDEN), **{argument: False})
+    assert method_class("maml-fo").first_order and not method_class("maml").first_order
+
+
+def test_feature_sizes_come_from_the_backbone_or_must_be_given():
+    model = create_method("relation", Conv4(hidden=HIDDEN, pools=2))
+    assert model.feature_shape == (HIDDEN, 7, 7)
+    assert create_method("siamese", Conv4(hidden=HIDDEN)).head.in_features == HIDDEN
+    with pytest.raises(ValueError, match="feature size is needed"):
+        create_method("maml")
+
+
+# ---- methods over frozen features ----------------------------------------------------------
+
+@pytest.mark.parametrize("name", photo_methods())
 def test_uniform_features_give_finite_uniform_probabilities(name):
     support = torch.zeros(4, 8)  # e.g. all-black images through a ReLU network
     labels = torch.tensor([0, 0, 1, 1])
-    clf = create_method(name, **FEATURE_METHODS[name])
+    clf = create_method(name, **method_class(name).frozen_defaults)
     clf.process_support_set(support, labels)
     probs = clf(torch.zeros(1, 8)).softmax(-1)
     assert torch.isfinite(probs).all()

@@ -35,77 +35,67 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from engine.fewshot.handwriting import DEFAULT_HANDWRITING_MODEL
-    model = args.model or DEFAULT_HANDWRITING_MODEL
     if args.make_runs:
         from engine.fewshot.omniglot import write_runs
         out = write_runs(args.make_runs, split=args.split, n_runs=args.n_runs, seed=args.seed)
         emit({"runs_written": str(out), "split": args.split, "n_runs": args.n_runs,
               "seed": args.seed})
         return 0
+    from engine.factory import handwriting_pipeline
+    pipeline = handwriting_pipeline(args.model)  # the hidden (N, K) variants are accepted
     if args.runs:
-        return _runs(args, model)
-    return _episodes(args, model)
+        return _runs(args, pipeline)
+    return _episodes(args, pipeline)
 
 
 def _overrides(args) -> dict:
-    out = {}
-    if args.maml_steps is not None:
-        out["maml_steps"] = args.maml_steps
-    if args.maml_step_size is not None:
-        out["maml_step_size"] = args.maml_step_size
-    return out
+    """The MAML settings given on the command line, by the pipeline's argument names."""
+    out = {"maml_steps": args.maml_steps, "maml_step_size": args.maml_step_size}
+    return {k: v for k, v in out.items() if v is not None}
 
 
-def _episodes(args, model: str) -> int:
+def _episodes(args, pipeline) -> int:
     import torch
-    from engine.fewshot.omniglot import load_split
-    from engine.models import create_model, get_spec, list_models
+
+    from engine.errors import UserInputError
     from engine.fewshot.evaluate import evaluate_episodes
-    if model not in list_models(task="fewshot"):
-        raise ValueError(f"unknown few-shot model {model!r}; valid: "
-                         f"{', '.join(list_models(task='fewshot'))}")
+    from engine.fewshot.omniglot import load_split
     if args.episodes < 1:
-        raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
+        raise UserInputError(f"--episodes must be >= 1, got {args.episodes}")
     torch.set_num_threads(1)
     o = _overrides(args)
-    kwargs = {}
-    if o:
-        if not get_spec(model).extra.get("method", "").startswith("maml"):
-            raise ValueError(f"--maml-steps / --maml-step-size apply to MAML models only, "
-                             f"not {model!r}")
-        kwargs = {"inner_steps": o.get("maml_steps"), "inner_lr": o.get("maml_step_size")}
-        kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    from engine.fewshot.checkpoints import build_classifier  # TRANSITIONAL
-    clf = build_classifier(create_model(model), **kwargs)
+    if o and not pipeline.adapts_weights:
+        raise UserInputError(f"--maml-steps / --maml-step-size apply to MAML models only, "
+                             f"not {pipeline.name!r}")
+    clf = pipeline.classifier(**o)
     images = load_split(args.split).float_images()
     for way in args.way:
         for shot in args.shot:
             query = args.query or (15 if way <= 5 else 5)
             score = evaluate_episodes(clf, images, way, shot, query, args.episodes,
                                       seed=args.seed)
-            emit({"model": model, "split": args.split, "way": way, "shot": shot,
+            emit({"model": pipeline.name, "split": args.split, "way": way, "shot": shot,
                   "query": query, "seed": args.seed, **o, **score.as_dict(),
                   "summary": f"{100 * score.accuracy:.2f} +- {100 * score.ci95:.2f} %"})
     return 0
 
 
-def _runs(args, model: str) -> int:
+def _runs(args, pipeline) -> int:
     from engine.fewshot.omniglot import read_runs
+    from engine.fewshot.support import SupportSet
     from engine.inputs.images import load_image
-    from engine.fewshot.handwriting import classify_handwriting
     runs = read_runs(args.runs)
     accs = []
     for run in runs:
-        support = [load_image(p).image for p in run.support]
         names = [p.stem for p in run.support]
+        support = SupportSet.from_labels([load_image(p).image for p in run.support], names)
         queries = [load_image(p).image for p in run.queries]
-        res = classify_handwriting(support, names, queries, model, **_overrides(args))
+        res = pipeline(support, queries, **_overrides(args))
         correct = sum(p.label == names[y] for p, y in zip(res.predictions, run.query_labels))
         accs.append(correct / len(run.queries))
         emit({"run": run.name, "way": len(names), "queries": len(queries),
               "accuracy": round(accs[-1], 4)})
     mean = sum(accs) / len(accs)
-    emit({"model": model, "runs": len(runs), "accuracy": round(mean, 5),
+    emit({"model": pipeline.name, "runs": len(runs), "accuracy": round(mean, 5),
           "error_rate": round(1 - mean, 5)})
     return 0

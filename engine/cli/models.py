@@ -1,4 +1,5 @@
-"""``python -m engine list-models``: every registered model, one JSON line each."""
+"""``python -m engine list-models``: every registered model and few-shot method, one JSON line
+each (a method's line says where it is offered: over photos' frozen features, meta-training)."""
 from __future__ import annotations
 
 from engine.cli import emit
@@ -6,19 +7,23 @@ from engine.cli import emit
 
 def register(sub) -> None:
     p = sub.add_parser("list-models", help="list registered models and few-shot methods")
-    p.add_argument("--task", help="only models of this task (backbone, text, caption, ...)")
+    p.add_argument("--task", help="only models of this task (backbone, text, caption, ...; "
+                                  "fewshot-method for the few-shot methods)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from engine.fewshot.methods import list_methods
-    from engine.models import get_spec, list_models
+    from engine.factory import list_models, model_info
+    from engine.fewshot.methods import list_methods, method_class
     for name in list_models(task=args.task):
-        spec = get_spec(name)
+        spec = model_info(name)
         emit({"model": name, "task": spec.task, "source": spec.source,
               "description": spec.description, "weights": spec.weights,
               "license": spec.license, "size_mb": spec.size_mb})
     if args.task in (None, "fewshot-method"):
         for name in list_methods():
-            emit({"method": name, "task": "fewshot-method"})
+            cls = method_class(name)
+            emit({"method": name, "task": "fewshot-method", "title": cls.title,
+                  "photos": cls.frozen_defaults is not None,
+                  "meta_training": cls.train_setup is not None})
     return 0

@@ -11,8 +11,9 @@ from engine.cli import emit
 
 def register(sub) -> None:
     p = sub.add_parser("train-fewshot", help="meta-train a few-shot method on Omniglot")
-    p.add_argument("--method", required=True, help="protonet, matching, matching-fce, relation, "
-                   "siamese, maml, maml-fo, baseline, baseline++, hallucination")
+    p.add_argument("--method", required=True,
+                   help="a meta-trainable method (list-models --task fewshot-method: "
+                        "meta_training true)")
     p.add_argument("--way", type=int, default=5)
     p.add_argument("--shot", type=int, default=1)
     p.add_argument("--query", type=int, default=5, help="queries per class per episode")
@@ -30,14 +31,16 @@ def register(sub) -> None:
     p.add_argument("--inner-lr", type=float, default=0.4, help="MAML inner step size")
     p.add_argument("--batch-size", type=int, default=64, help="baseline pre-training batch")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 1)))
-    p.add_argument("--out", required=True, help="checkpoint path, e.g. assets/omniglot/NAME.safetensors")
+    p.add_argument("--out", required=True,
+                   help="checkpoint path, e.g. assets/omniglot/NAME.safetensors")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from engine.errors import UserInputError
     from engine.fewshot.episodic import TrainConfig, train_fewshot
     if not args.out.endswith(".safetensors"):
-        raise ValueError(f"--out must end in .safetensors, got {args.out!r}")
+        raise UserInputError(f"--out must end in .safetensors, got {args.out!r}")
     cfg = TrainConfig(method=args.method, way=args.way, shot=args.shot, query=args.query,
                       episodes=args.episodes, lr=args.lr, seed=args.seed,
                       max_minutes=args.max_minutes, val_checks=args.val_checks,

@@ -1,2 +1,3 @@
-"""Few-shot classification: the support-set type, one pipeline for photos and drawings, the
-methods (one file each in ``methods/``), Omniglot data, the episodic trainer and evaluation."""
+"""Few-shot classification: the support-set type (support.py), one FewShotPipeline for photos
+(photos.py) and drawings (handwriting.py), the methods (methods/, one file each, discovered
+automatically), Omniglot data, the episodic trainer, evaluation and checkpoints."""

@@ -37,21 +37,22 @@ def save_checkpoint(model, path: str | Path, method: str, backbone_config: dict,
     save_file(tensors, str(path), metadata=meta)
 
 
-def build_classifier(checkpoint: FewShotCheckpoint, **overrides):
+def build_classifier(checkpoint: FewShotCheckpoint):
     """The classifier a checkpoint holds, in eval mode on CPU float32.
+
+    Built once per process by :mod:`engine.factory`; pipelines deep-copy it per request (it
+    keeps the support set on itself, and MAML adapts its weights).
 
     Args:
         checkpoint: as read by :func:`engine.models.omniglot.read_checkpoint`.
-        overrides: constructor arguments replacing the stored ones (e.g. MAML's
-            ``inner_steps`` / ``inner_lr`` at meta-test time).
     """
-    kwargs = {**checkpoint.method_kwargs, **overrides}
-    model = build_method(checkpoint.method, checkpoint.backbone_config, kwargs)
+    model = build_method(checkpoint.method, checkpoint.backbone_config,
+                         checkpoint.method_kwargs)
     state = {k: v for k, v in checkpoint.state.items() if not _per_task(model, k)}
     model.load_state_dict(state, strict=True)
     return model.eval()
 
 
-def load_checkpoint(path: str | Path, **overrides):
+def load_checkpoint(path: str | Path):
     """Read a checkpoint file and build its classifier (see :func:`build_classifier`)."""
-    return build_classifier(read_checkpoint(path), **overrides)
+    return build_classifier(read_checkpoint(path))

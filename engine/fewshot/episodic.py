@@ -9,7 +9,9 @@ Each episode: N-way K-shot support, Q queries per class; loss = the method's ``e
 net). Adam; the learning rate is halved at 50% and 75% of the run, progress being the larger of
 the episode fraction and the wall-time fraction. Training stops at ``episodes`` or at
 ``max_minutes`` of wall time, whichever comes first; the weights kept are those of the best
-validation check (on the validation alphabet).
+validation check (on the validation alphabet). Each method's Conv-4 configuration, constructor
+arguments and trainer come from its class (``train_setup``, a
+:class:`~engine.fewshot.methods.base.TrainSetup`).
 """
 from __future__ import annotations
 
@@ -23,25 +25,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from engine.fewshot.omniglot import SPLITS, EpisodeSampler, load_split, with_rotations
+from engine.errors import UserInputError
 from engine.fewshot.evaluate import evaluate_episodes
+from engine.fewshot.methods import list_methods, method_class
+from engine.fewshot.omniglot import SPLITS, EpisodeSampler, load_split, with_rotations
+from engine.models._registry import unknown_name_message
 
-#: Backbone configuration and constructor arguments per method.
-METHOD_SETUP: dict[str, tuple[dict, dict]] = {
-    "protonet": ({}, {}),
-    "matching": ({}, {"scale": 10.0}),
-    "matching-fce": ({}, {"fce_steps": 5, "scale": 10.0}),
-    "relation": ({"pools": 2}, {"feature_shape": [64, 7, 7]}),
-    "siamese": ({}, {}),
-    "maml": ({}, {}),
-    "maml-fo": ({}, {}),
-    "hallucination": ({}, {"n_generated": 5}),
-    "baseline": ({}, {}),
-    "baseline++": ({}, {}),
-}
 DATA_NOTE = ("Omniglot images_background_small1+2 (8 alphabets, 242 characters, 20 drawers), "
-             "28x28 via engine.fewshot.omniglot.preprocess_drawing; train alphabets with 90/180/270 "
-             "degree rotations as extra classes")
+             "28x28 via engine.fewshot.omniglot.preprocess_drawing; train alphabets with "
+             "90/180/270 degree rotations as extra classes")
 
 
 @dataclass
@@ -49,7 +41,7 @@ class TrainConfig:
     """Settings of one training run (all recorded in the card).
 
     Attributes:
-        method: registered method name (see METHOD_SETUP).
+        method: a registered method with a ``train_setup`` (see :func:`trainable_methods`).
         way, shot, query: training episodes' N, K and queries per class.
         episodes: episodes (or mini-batch steps for Baseline / Baseline++).
         lr: Adam learning rate.
@@ -85,10 +77,17 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
     def method_kwargs(self) -> dict:
-        kwargs = dict(METHOD_SETUP[self.method][1])
-        if self.method.startswith("maml"):
+        """The method's constructor arguments (stored in the checkpoint's metadata)."""
+        cls = method_class(self.method)
+        kwargs = dict(cls.train_setup.kwargs)
+        if cls.adapts_weights:
             kwargs.update(inner_steps=self.inner_steps, inner_lr=self.inner_lr)
         return kwargs
+
+
+def trainable_methods() -> list[str]:
+    """Registered methods that can be meta-trained here (those with a ``train_setup``)."""
+    return [m for m in list_methods() if method_class(m).train_setup is not None]
 
 
 def _lr_at(cfg: TrainConfig, progress: float) -> float:
@@ -100,21 +99,22 @@ def train_fewshot(cfg: TrainConfig) -> dict:
     """Train ``cfg.method``, write the checkpoint and its card; returns the card.
 
     Raises:
-        ValueError: unknown method or impossible episode sizes.
+        UserInputError: unknown method. ValueError: impossible episode sizes.
     """
-    if cfg.method not in METHOD_SETUP:
-        raise ValueError(f"unknown method {cfg.method!r}; valid: {', '.join(METHOD_SETUP)}")
+    if cfg.method not in trainable_methods():
+        raise UserInputError(unknown_name_message("method", cfg.method, trainable_methods()))
     from engine.fewshot.checkpoints import build_method, save_checkpoint
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)  # initialisation of a fresh model: a training script's choice
-    backbone_config = METHOD_SETUP[cfg.method][0]
+    setup = method_class(cfg.method).train_setup
+    backbone_config = setup.backbone
     model = build_method(cfg.method, backbone_config, cfg.method_kwargs())
     model = model.to(memory_format=torch.channels_last)
     train = with_rotations(load_split("train").images).float().div_(255).unsqueeze(2)
     val = load_split("val").float_images()
     val_way = min(cfg.way, val.shape[0])
     t0 = time.perf_counter()
-    if cfg.method.startswith("baseline"):
+    if setup.trainer == "classification":
         from engine.fewshot.pretrain import pretrain_baseline
         step_fn, state = pretrain_baseline(model, train, cfg)
     else:

@@ -2,7 +2,8 @@
 
 Accuracy is averaged over episodes; the 95% confidence interval is 1.96 standard errors of the
 per-episode accuracies, as in Snell et al. and Chen et al. Methods that only use the backbone to
-embed images (all but MAML) embed the split once and run the episodes on cached features.
+embed images (all but those that adapt their weights per task, MAML) embed the split once and
+run the episodes on cached features.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from torch import nn
 
 from engine.fewshot.omniglot import EpisodeSampler
 from engine.fewshot.methods.base import FewShotClassifier
-from engine.fewshot.methods.maml import MAML
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def evaluate_episodes(model: FewShotClassifier, images: torch.Tensor, way: int, 
     was_training = model.training
     model.eval()
     backbone = model.backbone
-    cache = not isinstance(model, MAML)
+    cache = not model.adapts_weights
     pool = embed_all(backbone, images) if cache else images
     sampler = EpisodeSampler(pool, way, shot, query, seed=seed)
     accs = []

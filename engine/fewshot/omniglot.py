@@ -26,6 +26,7 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
+from engine.errors import UserInputError
 from engine.inputs.images import to_rgb
 
 SIZE = 28
@@ -49,7 +50,8 @@ def source_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """Writable cache for the extracted images ($OMNIGLOT_CACHE, default ~/.cache/vl-demo/omniglot)."""
+    """Writable cache for the extracted images ($OMNIGLOT_CACHE, default
+    ~/.cache/vl-demo/omniglot)."""
     return Path(os.environ.get("OMNIGLOT_CACHE", Path.home() / ".cache" / "vl-demo" / "omniglot"))
 
 
@@ -69,12 +71,12 @@ def preprocess_drawing(image: Image.Image, size: int = SIZE) -> torch.Tensor:
         (1, size, size) float32 in [0, 1], ink = 1, background = 0.
 
     Raises:
-        ValueError: the image has no dark pixel (a blank drawing).
+        UserInputError: the image has no dark pixel (a blank drawing).
     """
     gray = np.asarray(to_rgb(image).convert("L"), dtype=np.uint8)
     ink = gray < 128  # (H, W) bool
     if not ink.any():
-        raise ValueError(f"the drawing ({image.size[0]}x{image.size[1]} px) is blank: "
+        raise UserInputError(f"the drawing ({image.size[0]}x{image.size[1]} px) is blank: "
                          "no dark stroke was found")
     rows, cols = np.nonzero(ink.any(1))[0], np.nonzero(ink.any(0))[0]
     ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
@@ -189,14 +191,17 @@ class EpisodeSampler:
         images: (C, D, ...) tensor: C classes with D examples each (images or features).
         way, shot, query: N classes, K support and Q query examples per class.
         seed: seeds this sampler's own ``torch.Generator``.
+
+    Raises:
+        UserInputError: N, K or Q impossible for ``images`` (e.g. --way larger than the split).
     """
 
     def __init__(self, images: torch.Tensor, way: int, shot: int, query: int, seed: int = 0):
         C, D = images.shape[:2]
         if way < 2 or way > C:
-            raise ValueError(f"way must be in [2, {C}] for this split, got {way}")
+            raise UserInputError(f"way must be in [2, {C}] for this split, got {way}")
         if shot < 1 or query < 1 or shot + query > D:
-            raise ValueError(f"shot ({shot}) + query ({query}) must be in [2, {D}]")
+            raise UserInputError(f"shot ({shot}) + query ({query}) must be in [2, {D}]")
         self.images, self.way, self.shot, self.query = images, way, shot, query
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -235,7 +240,7 @@ def read_runs(root: str | os.PathLike) -> list[Run]:
 
     Raises:
         FileNotFoundError: no run folder, or a listed image is missing.
-        ValueError: a malformed class_labels.txt line.
+        UserInputError: a malformed class_labels.txt line.
     """
     root = Path(root)
     run_dirs = sorted(p for p in root.glob("run*") if (p / "class_labels.txt").is_file())
@@ -251,7 +256,7 @@ def read_runs(root: str | os.PathLike) -> list[Run]:
                 continue
             parts = line.split()
             if len(parts) != 2:
-                raise ValueError(f"{run_dir.name}/class_labels.txt line {n}: expected "
+                raise UserInputError(f"{run_dir.name}/class_labels.txt line {n}: expected "
                                  f"'test/itemKK.png training/classMM.png', got {line!r}")
             q, s = (_resolve(root, run_dir, part) for part in parts)
             if s.resolve() not in index:
@@ -290,7 +295,8 @@ def write_runs(out: str | os.PathLike, split: str = "test", n_runs: int = 20, wa
             alphabet = big[gen.integers(len(big))]
             pool = [k for k in pool if k.startswith(alphabet + "/")]
         if len(pool) < way:
-            raise ValueError(f"split {split!r} has {len(pool)} characters, fewer than way={way}")
+            raise UserInputError(f"split {split!r} has {len(pool)} characters, fewer than "
+                                 f"way={way}")
         chars = [pool[i] for i in gen.permutation(len(pool))[:way]]
         d_support, d_query = gen.permutation(len(files[chars[0]]))[:2]
         run = out / f"run{r:02d}"

@@ -1,38 +1,116 @@
-"""Few-shot image classification over a frozen pretrained backbone.
+"""One few-shot pipeline for photos and drawings: encode the images, classify the queries.
 
-The user's support set (2..10 named classes, 1..10 images each) is embedded by the backbone
-(EfficientNet-Lite0's pooled ImageNet features offline; an OpenCLIP image encoder in hub mode);
-a method from :mod:`engine.fewshot.methods` (Prototypical Networks, the Baseline++ cosine classifier, or
-a linear head) turns it into class probabilities for each query; PCA gives the 2-D picture of
-the episode.
+A :class:`FewShotPipeline` owns two components, given by :mod:`engine.factory`:
+
+* an **input encoder** turning one image into what the classifier takes: frozen pretrained
+  features for photos (:class:`engine.fewshot.photos.BackboneFeatures`), Omniglot's 28x28
+  preprocessing for drawings (:class:`engine.fewshot.handwriting.DrawingEncoder`);
+* a **classifier source** handing out a fresh classifier per call: a method chosen per call
+  over the frozen features (:class:`engine.fewshot.photos.FrozenFeatureMethods`), or a deep copy
+  of a meta-learned checkpoint loaded once (:class:`engine.fewshot.handwriting.MetaLearned`).
+
+Encoded support images are kept in an LRU cache inside the pipeline (keyed by the encoder's
+name and a digest of the image's pixels), so a session that classifies several queries against
+the same support set encodes it once. PCA of the classifier's view of the episode gives the
+2-D picture.
+
+    >>> result = pipeline(SupportSet.from_classes([("cat", cats), ("cup", cups)]), [photo])
+    >>> result.predictions[0].label, result.to_json()["predictions"]
 """
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 from PIL import Image
 
-from engine.fewshot.methods import create_method, list_methods
-from engine.models import load_model as get_model, get_spec, list_models
+from engine.errors import UserInputError
+from engine.fewshot.methods.base import FewShotClassifier, class_means
+from engine.fewshot.support import SupportLimits, SupportSet, validate_support
 from engine.viz import pca_2d
 
-MIN_CLASSES, MAX_CLASSES = 2, 10
-MAX_SHOTS = 10
-#: Methods offered over a frozen pretrained backbone, with their settings.
-METHOD_SETTINGS = {
-    "protonet": dict(normalize=True, temperature=0.2),
-    "cosine": dict(scale=10.0),
-    "linear": dict(steps=100, lr=0.1, seed=0),
-}
-#: Plain-language names for the UI.
-METHOD_TITLES = {
-    "protonet": "Prototypical Networks (squared Euclidean to class means)",
-    "cosine": "Cosine nearest prototype (Baseline++ classifier)",
-    "linear": "Linear head fine-tuned on the support set (naive transfer)",
-}
+#: Per-call MAML-style adaptation: steps in [0, MAX_STEPS], step size in (0, MAX_STEP_SIZE].
+MAX_STEPS, MAX_STEP_SIZE = 50, 10.0
+#: Images encoded per forward pass.
+BATCH = 16
+
+
+class InputEncoder(Protocol):
+    """Turns images into the classifier's inputs (photos: features; drawings: 28x28 inputs)."""
+
+    name: str
+
+    def prepare(self, image: Image.Image) -> torch.Tensor:
+        """One image -> (C, H, W) float32 network input; UserInputError if it is unusable."""
+
+    def encode(self, batch: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) prepared inputs -> (B, ...) float32 classifier inputs."""
+
+    def picture(self, encoded: torch.Tensor) -> np.ndarray | None:
+        """What the model saw, as (B, H, W) float32 in [0, 1] images, or None."""
+
+
+class ClassifierSource(Protocol):
+    """Hands out a new classifier per call (a classifier keeps the support set on itself)."""
+
+    methods: list[str]
+    adapts_weights: bool
+
+    def new(self, method: str | None) -> FewShotClassifier:
+        """A fresh classifier running ``method`` (None: the default); UserInputError if unknown."""
+
+    def plot_features(self, clf: FewShotClassifier, support: torch.Tensor,
+                      query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(S, D) and (Q, D) features the episode is pictured with (after classification)."""
+
+
+class FeatureCache:
+    """A thread-safe LRU cache of encoded images.
+
+    Args:
+        size: most entries kept (0 disables the cache).
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, str], torch.Tensor] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> torch.Tensor | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[str, str], value: torch.Tensor) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def image_digest(image: Image.Image) -> str:
+    """A digest of an image's mode, size and pixels (equal images, equal digests)."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{image.mode}{image.size}".encode())
+    h.update(image.tobytes())
+    return h.hexdigest()
 
 
 @dataclass
@@ -49,10 +127,16 @@ class FewShotResult:
 
     Attributes:
         predictions: one per query image, in order.
-        class_names: N class names, in support order.
-        support_xy: (S, 2) PCA coordinates of the support images; support_labels: S indices.
+        class_names: N class names (spaces collapsed), in support order.
+        support_xy: (S, 2) float32 PCA coordinates of the support images, in support order;
+            support_labels: their S class indices.
         prototype_xy: (N, 2) coordinates of the class means; query_xy: (Q, 2).
-        model, method: what was used; ms: wall milliseconds of embedding + classification.
+        model: the pipeline's model name; method: the method's registered name.
+        ms: wall milliseconds of encoding (support images not cached) + classification.
+        inner_losses: methods that adapt their weights (MAML): the support loss before each
+            adaptation step and after the last (steps + 1 floats); None for the others.
+        query_inputs: drawings: (Q, 28, 28) float32 in [0, 1], what the model saw (ink = 1);
+            None for photos.
     """
 
     predictions: list[Prediction]
@@ -64,128 +148,152 @@ class FewShotResult:
     model: str
     method: str
     ms: float
+    inner_losses: list[float] | None = None
+    query_inputs: np.ndarray | None = None
 
-
-def fewshot_backbones() -> list[str]:
-    """Backbones offered for few-shot classification of photos (embedded first)."""
-    return list_models(task="backbone", source="embedded") + list_models(task="backbone",
-                                                                        source="hub")
-
-
-def check_backbone(model: str) -> None:
-    """Raise ValueError naming the valid backbones if ``model`` is not one."""
-    if model not in fewshot_backbones():
-        raise ValueError(f"unknown backbone {model!r}; valid: {', '.join(fewshot_backbones())}")
-
-
-def validate_support(support: list[tuple[str, list]], shots: int | None = None) -> list[str]:
-    """Check a support set and return its cleaned class names.
-
-    Args:
-        support: (name, images) per class.
-        shots: if given, every class needs at least this many images (K of N-way K-shot).
-
-    Raises:
-        ValueError: naming the class and the counts: blank or duplicate names, a class with no
-            image or fewer than ``shots``, more than 10 images, fewer than 2 or more than 10
-            classes.
-    """
-    if len(support) < MIN_CLASSES:
-        raise ValueError(f"The support set has {len(support)} class(es); add at least "
-                         f"{MIN_CLASSES} classes with a name and images each.")
-    if len(support) > MAX_CLASSES:
-        raise ValueError(f"The support set has {len(support)} classes; at most {MAX_CLASSES} "
-                         f"are supported.")
-    names, seen = [], {}
-    for i, (name, images) in enumerate(support, start=1):
-        clean = " ".join(str(name or "").split())
-        if not clean:
-            raise ValueError(f"Class {i} has a blank name; give every class a name.")
-        key = clean.casefold()
-        if key in seen:
-            raise ValueError(f"Classes {seen[key]} and {i} are both named {clean!r}; "
-                             f"class names must be different.")
-        seen[key] = i
-        n = len(images)
-        if n == 0:
-            raise ValueError(f"Class {clean!r} has 0 images; add 1 to {MAX_SHOTS}.")
-        if shots is not None and n < shots:
-            raise ValueError(f"Class {clean!r} has {n} image(s) but {shots}-shot needs {shots}.")
-        if n > MAX_SHOTS:
-            raise ValueError(f"Class {clean!r} has {n} images; at most {MAX_SHOTS} per class.")
-        names.append(clean)
-    return names
+    def to_json(self) -> dict:
+        """A JSON-serialisable dict of every field (arrays as nested lists, 4 decimals)."""
+        def arr(x):
+            return None if x is None else np.round(np.asarray(x, dtype=np.float64), 4).tolist()
+        return {"model": self.model, "method": self.method, "ms": round(self.ms, 1),
+                "class_names": list(self.class_names),
+                "predictions": [{"label": p.label, "probabilities": p.probabilities}
+                                for p in self.predictions],
+                "support_labels": list(self.support_labels), "support_xy": arr(self.support_xy),
+                "prototype_xy": arr(self.prototype_xy), "query_xy": arr(self.query_xy),
+                "inner_losses": self.inner_losses, "query_inputs": arr(self.query_inputs)}
 
 
 class FewShotPipeline:
-    """Classify query photos from a user-built support set."""
+    """Classify query images from a support set of named classes.
 
-    def embed(self, images: list[Image.Image], model: str = "efficientnet_lite0") -> torch.Tensor:
-        """Backbone features of RGB images.
+    Args:
+        encoder: an :class:`InputEncoder`.
+        classifiers: a :class:`ClassifierSource`.
+        limits: the support sets accepted and the wording of refusals.
+        name: the model name this pipeline runs on (for results and messages).
+        cache_size: encoded support images kept (LRU).
+    """
+
+    def __init__(self, encoder: InputEncoder, classifiers: ClassifierSource,
+                 limits: SupportLimits, *, name: str, cache_size: int = 512) -> None:
+        self.encoder, self.classifiers, self.limits, self.name = encoder, classifiers, limits, name
+        self.cache = FeatureCache(cache_size)
+
+    @property
+    def methods(self) -> list[str]:
+        """Methods a call may choose (photos: those offered over frozen features)."""
+        return self.classifiers.methods
+
+    @property
+    def adapts_weights(self) -> bool:
+        """True if the classifier takes ``maml_steps`` / ``maml_step_size`` (MAML)."""
+        return self.classifiers.adapts_weights
+
+    def classifier(self, method: str | None = None, *, maml_steps: int | None = None,
+                   maml_step_size: float | None = None) -> FewShotClassifier:
+        """A fresh classifier for one task (its own copy: it keeps the support set).
 
         Args:
-            images: RGB ``PIL.Image`` list (any sizes).
-            model: one of :func:`fewshot_backbones`.
+            method: one of :attr:`methods` (None: the default).
+            maml_steps: MAML only: adaptation steps in [0, 50]; None keeps the trained value.
+            maml_step_size: MAML only: inner step size in (0, 10]; None keeps the trained value.
+
+        Raises:
+            UserInputError: unknown method; MAML settings for another method, or out of range.
+        """
+        if (maml_steps is not None or maml_step_size is not None) and not self.adapts_weights:
+            raise UserInputError(f"maml_steps / maml_step_size apply to MAML models only, "
+                                 f"not {self.name!r}")
+        clf = self.classifiers.new(method)
+        if maml_steps is not None:
+            if not 0 <= int(maml_steps) <= MAX_STEPS:
+                raise UserInputError(f"maml_steps must be in [0, {MAX_STEPS}], got {maml_steps}")
+            clf.inner_steps = int(maml_steps)
+        if maml_step_size is not None:
+            if not 0 < float(maml_step_size) <= MAX_STEP_SIZE:
+                raise UserInputError(f"maml_step_size must be in (0, {MAX_STEP_SIZE:g}], "
+                                     f"got {maml_step_size}")
+            clf.inner_lr = float(maml_step_size)
+        return clf
+
+    @torch.no_grad()
+    def encode(self, images: Sequence[Image.Image], what: str = "image",
+               cache: bool = False) -> torch.Tensor:
+        """Encode images for the classifier, in batches of :data:`BATCH`.
+
+        Args:
+            images: PIL images (RGB photos; drawings of any mode).
+            what: how to name an image in a message ("support image" -> "support image 3: ...").
+            cache: look up and keep the results in :attr:`cache`.
 
         Returns:
-            (B, D) float32 features (D = 1280 for EfficientNet-Lite0, finite).
-        """
-        check_backbone(model)
-        net, pre = get_model(model), get_spec(model).preprocess
-        feats = []
-        with torch.no_grad():
-            for start in range(0, len(images), 16):
-                x = pre(images[start:start + 16])
-                out = net(x)
-                feats.append(out.pooled if hasattr(out, "pooled") else out)
-        return torch.nan_to_num(torch.cat(feats).float())
+            (B, ...) float32, the encoder's output per image.
 
-    def __call__(self, support: list[tuple[str, list[Image.Image]]], query: list[Image.Image], *,
-                 method: str = "protonet", model: str = "efficientnet_lite0",
-                 support_features: list[torch.Tensor] | None = None) -> FewShotResult:
+        Raises:
+            UserInputError: an image the encoder refuses (e.g. a blank drawing), named.
+        """
+        out: list[torch.Tensor | None] = [None] * len(images)
+        todo = []
+        for i, image in enumerate(images):
+            key = (self.encoder.name, image_digest(image)) if cache else None
+            out[i] = self.cache.get(key) if key else None
+            if out[i] is None:
+                try:
+                    todo.append((i, key, self.encoder.prepare(image)))
+                except UserInputError as exc:
+                    raise UserInputError(f"{what} {i + 1}: {exc}") from None
+        for start in range(0, len(todo), BATCH):
+            chunk = todo[start:start + BATCH]
+            encoded = self.encoder.encode(torch.stack([x for _, _, x in chunk]))
+            for (i, key, _), row in zip(chunk, encoded):
+                out[i] = row.clone()
+                if key:
+                    self.cache.put(key, out[i])
+        return torch.stack(out)
+
+    def __call__(self, support: SupportSet, query: Sequence[Image.Image], *,
+                 method: str | None = None, maml_steps: int | None = None,
+                 maml_step_size: float | None = None) -> FewShotResult:
         """Classify each query image.
 
         Args:
-            support: (class name, RGB images) per class; 2..10 classes, 1..10 images each.
-            query: 1 or more RGB images.
-            method: one of ``METHOD_SETTINGS`` ("protonet", "cosine", "linear").
-            model: backbone, one of :func:`fewshot_backbones`.
-            support_features: optional precomputed (K_c, D) features per class (as from
-                :meth:`embed` with the same ``model``), to skip re-embedding the support set.
+            support: the support set (see :attr:`limits`).
+            query: 1 or more images.
+            method: one of :attr:`methods` (None: the default).
+            maml_steps, maml_step_size: MAML only, see :meth:`classifier`.
 
         Returns:
             :class:`FewShotResult`.
 
         Raises:
-            ValueError: bad support set (see :func:`validate_support`), no query, unknown
-                method or model.
+            UserInputError: bad support set (see :func:`~engine.fewshot.support.validate_support`),
+                no query, an image the encoder refuses, unknown method, bad MAML settings.
         """
-        check_backbone(model)
-        names = validate_support(support)
+        names = validate_support(support, self.limits)
         if not query:
-            raise ValueError("Add at least one query image to classify.")
-        if method not in METHOD_SETTINGS:
-            valid = [m for m in list_methods() if m in METHOD_SETTINGS]
-            raise ValueError(f"unknown method {method!r}; valid: {', '.join(valid)}")
-        get_model(model)  # load outside the timed call (first use only)
+            raise UserInputError(self.limits.no_query)
+        clf = self.classifier(method, maml_steps=maml_steps, maml_step_size=maml_step_size)
         t0 = time.perf_counter()
-        if support_features is None:
-            support_features = [self.embed(images, model) for _, images in support]
-        labels = torch.cat([torch.full((len(f),), c, dtype=torch.long)
-                            for c, f in enumerate(support_features)])
-        s_feats = torch.cat(support_features)
-        q_feats = self.embed(query, model)
-        clf = create_method(method, **METHOD_SETTINGS[method])
-        clf.process_support_set(s_feats, labels)  # the linear head trains here
+        s_inputs = self.encode(support.images, "support image", cache=True)  # (S, ...)
+        q_inputs = self.encode(query, "query image")  # (Q, ...)
+        labels = torch.tensor(support.labels, dtype=torch.long)
         with torch.no_grad():
-            probs = clf(q_feats).softmax(-1)  # (Q, N)
+            clf.process_support_set(s_inputs, labels)  # a linear head trains, MAML adapts here
+            probs = clf(q_inputs).softmax(-1)  # (Q, N)
         ms = (time.perf_counter() - t0) * 1000.0
+        with torch.no_grad():
+            s_feats, q_feats = self.classifiers.plot_features(clf, s_inputs, q_inputs)
+        protos = class_means(s_feats, labels, len(names))  # (N, D)
+        S, Q = len(s_feats), len(q_feats)
+        xy = pca_2d(torch.cat([s_feats, q_feats, protos]).numpy())  # (S + Q + N, 2)
         preds = [Prediction(names[int(p.argmax())], {n: float(v) for n, v in zip(names, p)})
                  for p in probs]
-        # the picture: PCA of unit-normalised features (the geometry all three methods share)
-        unit = torch.nn.functional.normalize(torch.cat([s_feats, q_feats]), dim=-1)
-        protos = torch.stack([unit[:len(s_feats)][labels == c].mean(0) for c in range(len(names))])
-        xy = pca_2d(torch.cat([unit, protos]).numpy())
-        S, Q = len(s_feats), len(q_feats)
-        return FewShotResult(preds, names, xy[:S], labels.tolist(), xy[S + Q:], xy[S:S + Q],
-                             model, method, ms)
+        return FewShotResult(
+            preds, names, xy[:S], list(support.labels), xy[S + Q:], xy[S:S + Q], self.name,
+            clf.method_name, ms, list(clf.inner_losses) if clf.adapts_weights else None,
+            self.encoder.picture(q_inputs))
+
+    def clear_cache(self) -> None:
+        """Forget every encoded support image (benchmarks time the encoding this way)."""
+        self.cache.clear()

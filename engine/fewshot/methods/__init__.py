@@ -1,7 +1,10 @@
-"""Few-shot methods, one file each, one interface (:class:`engine.fewshot.methods.base.FewShotClassifier`).
+"""Few-shot methods, one file each, one interface (:class:`base.FewShotClassifier`).
 
-``list_methods()`` / ``create_method(name, backbone=...)`` are the registry of methods.
+Every module of this package is discovered by ``list_methods()``; ``create_method(name,
+backbone=...)`` builds one and ``method_class(name)`` gives its titles, defaults and training setup.
 """
-from engine.fewshot.methods.base import FewShotClassifier, create_method, list_methods, register_method
+from engine.fewshot.methods.base import (FewShotClassifier, TrainSetup, create_method,
+                                         list_methods, method_class, register_method)
 
-__all__ = ["FewShotClassifier", "create_method", "list_methods", "register_method"]
+__all__ = ["FewShotClassifier", "TrainSetup", "create_method", "list_methods", "method_class",
+           "register_method"]

@@ -1,42 +1,93 @@
-"""The interface every few-shot classifier shares, after easyfsl (Bennequin, 2021).
+"""The interface every few-shot classifier shares, after easyfsl (Bennequin, 2021), and the
+registry of methods.
 
 A method is built around a backbone (any module mapping inputs to (B, D) features), is given a
 support set with :meth:`FewShotClassifier.process_support_set`, then scores queries with
 ``forward``. It keeps the support set on ``self``, so **one instance serves one request or one
-session, never every visitor**: the engine creates a new instance per call.
+session, never every visitor**: pipelines create (or deep-copy) an instance per call.
+
+A method describes itself with class attributes (its titles, how it is used over a frozen
+pretrained backbone, how it is meta-trained, whether it adapts its weights per task), so adding
+a method is adding one module to this package: every module here is imported by
+:func:`list_methods` and registers its classes with :func:`register_method`.
 """
 from __future__ import annotations
 
-from typing import Callable
+import importlib
+import math
+import pkgutil
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-_METHODS: dict[str, Callable[..., "FewShotClassifier"]] = {}
+_METHODS: dict[str, type["FewShotClassifier"]] = {}
+
+
+@dataclass(frozen=True)
+class TrainSetup:
+    """How a method is meta-trained on 28x28 Omniglot (:mod:`engine.fewshot.episodic`).
+
+    Attributes:
+        backbone: Conv-4 constructor arguments (``{"pools": 2}`` keeps 64x7x7 feature maps).
+        kwargs: the method's constructor arguments (saved in the checkpoint's metadata).
+        trainer: "episodic" (episodes with the method's loss) or "classification" (standard
+            mini-batch pre-training of all base classes, as Baseline / Baseline++ do).
+    """
+
+    backbone: dict = field(default_factory=dict)
+    kwargs: dict = field(default_factory=dict)
+    trainer: str = "episodic"
+
+    def __post_init__(self) -> None:
+        if self.trainer not in ("episodic", "classification"):
+            raise ValueError(f"trainer must be 'episodic' or 'classification', "
+                             f"got {self.trainer!r}")
 
 
 def register_method(name: str):
-    """Class decorator adding a method to the registry under ``name``."""
+    """Class decorator adding a method to the registry under ``name``.
+
+    Raises:
+        ValueError: the name is taken, or the class has no ``title`` / ``short_title``.
+    """
     def wrap(cls):
         if name in _METHODS:
             raise ValueError(f"method {name!r} is already registered")
+        if not cls.__dict__.get("title") or not cls.__dict__.get("short_title"):
+            raise ValueError(f"method {name!r} must define its own title and short_title")
         _METHODS[name] = cls
         cls.method_name = name
         return cls
     return wrap
 
 
-def _ensure_loaded() -> None:
-    import importlib
-    for module in ("protonet", "cosine", "linear", "matching", "relation", "siamese", "maml",
-                   "baseline", "hallucination"):
-        importlib.import_module(f"engine.fewshot.methods.{module}")
+def _discover() -> None:
+    """Import every module of this package once (each registers its methods)."""
+    package = importlib.import_module("engine.fewshot.methods")
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name != "base" and not info.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{info.name}")
 
 
 def list_methods() -> list[str]:
-    """Names of the registered few-shot methods."""
-    _ensure_loaded()
+    """Names of the registered few-shot methods, sorted."""
+    _discover()
     return sorted(_METHODS)
+
+
+def method_class(name: str) -> type["FewShotClassifier"]:
+    """The class registered as ``name`` (its titles, defaults and training setup).
+
+    Raises:
+        ValueError: unknown name; the message lists the valid ones.
+    """
+    _discover()
+    if name not in _METHODS:
+        raise ValueError(f"unknown few-shot method {name!r}; valid methods: "
+                         f"{', '.join(sorted(_METHODS))}")
+    return _METHODS[name]
 
 
 def create_method(name: str, backbone: nn.Module | None = None, **kwargs) -> "FewShotClassifier":
@@ -45,11 +96,34 @@ def create_method(name: str, backbone: nn.Module | None = None, **kwargs) -> "Fe
     Raises:
         ValueError: unknown name; the message lists the valid ones.
     """
-    _ensure_loaded()
-    if name not in _METHODS:
-        raise ValueError(f"unknown few-shot method {name!r}; valid methods: "
-                         f"{', '.join(sorted(_METHODS))}")
-    return _METHODS[name](backbone=backbone, **kwargs)
+    return method_class(name)(backbone=backbone, **kwargs)
+
+
+def resolve_feature_shape(backbone: nn.Module | None, given: int | tuple | None) -> tuple[int, ...]:
+    """The feature shape a method's layers are sized for: ``given``, else the backbone's.
+
+    Args:
+        backbone: the method's backbone; Conv-4 reports its (C, H, W) for 28x28 inputs with
+            ``feature_shape()``.
+        given: an int D, a (C, H, W) shape, or None to ask the backbone.
+
+    Returns:
+        The shape as a tuple ((D,) for an int).
+
+    Raises:
+        ValueError: ``given`` is None and the backbone cannot tell its feature shape.
+    """
+    if given is not None:
+        return (int(given),) if isinstance(given, int) else tuple(int(s) for s in given)
+    if backbone is None or not hasattr(backbone, "feature_shape"):
+        raise ValueError("the feature size is needed (feature_dim / feature_shape) for a "
+                         "backbone without feature_shape()")
+    return tuple(backbone.feature_shape())
+
+
+def resolve_feature_dim(backbone: nn.Module | None, given: int | None) -> int:
+    """D of the backbone's flattened features: ``given``, else the product of its shape."""
+    return math.prod(resolve_feature_shape(backbone, given))
 
 
 def check_support(support: torch.Tensor, labels: torch.Tensor) -> int:
@@ -134,11 +208,32 @@ def fit_head(head: nn.Module, features: torch.Tensor, labels: torch.Tensor, step
 class FewShotClassifier(nn.Module):
     """Base class: keeps the backbone, the support features and labels.
 
+    Subclasses describe themselves with these class attributes:
+
+    Attributes:
+        method_name: the registered name (set by :func:`register_method`).
+        title: plain-language name for results ("Prototypical Networks (squared Euclidean
+            to class means)").
+        short_title: a dropdown label short enough for a half-width column.
+        frozen_defaults: constructor arguments over the features of a frozen pretrained
+            backbone (the Photos panel); None = not offered there.
+        train_setup: how it is meta-trained on Omniglot (:class:`TrainSetup`); None = not
+            meta-trained.
+        adapts_weights: MAML-style: a copy of its weights is fine-tuned on every support set,
+            so features cannot be cached across tasks, and its ``inner_steps`` / ``inner_lr``
+            attributes (constructor arguments of the same names) can be changed per call;
+            ``inner_losses`` then holds the support loss per step.
+
     Args:
         backbone: module mapping (B, ...) inputs to (B, D) features; None = inputs are features.
     """
 
-    method_name = "base"
+    method_name: ClassVar[str] = "base"
+    title: ClassVar[str] = ""
+    short_title: ClassVar[str] = ""
+    frozen_defaults: ClassVar[dict | None] = None
+    train_setup: ClassVar[TrainSetup | None] = None
+    adapts_weights: ClassVar[bool] = False
 
     def __init__(self, backbone: nn.Module | None = None) -> None:
         super().__init__()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.fewshot.methods.base import FewShotClassifier, fit_head, register_method
+from engine.fewshot.methods.base import FewShotClassifier, TrainSetup, fit_head, register_method
 
 
 class CosineClassifier(nn.Module):
@@ -53,6 +53,9 @@ class Baseline(FewShotClassifier):
         seed: seeds the head's initialisation (same inputs, same answer).
     """
 
+    title = "Baseline (pre-trained backbone + linear head fitted on the support set)"
+    short_title = "Baseline"
+    train_setup = TrainSetup(trainer="classification")
     default_classifier = "linear"
     #: Submodules fitted per support set: never saved in, nor loaded from, a checkpoint.
     per_task_modules = ("head",)
@@ -83,4 +86,6 @@ class Baseline(FewShotClassifier):
 class BaselinePlusPlus(Baseline):
     """Baseline++: the cosine classifier."""
 
+    title = "Baseline++ (pre-trained backbone + cosine head fitted on the support set)"
+    short_title = "Baseline++"
     default_classifier = "cosine"

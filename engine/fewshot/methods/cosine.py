@@ -21,6 +21,10 @@ class CosinePrototypes(FewShotClassifier):
         scale: multiplies the cosine similarities (in [-1, 1]) to give logits.
     """
 
+    title = "Cosine nearest prototype (Baseline++ classifier)"
+    short_title = "Cosine (Baseline++)"
+    frozen_defaults = {"scale": 10.0}
+
     def __init__(self, backbone: nn.Module | None = None, scale: float = 10.0) -> None:
         super().__init__(backbone)
         if scale <= 0:

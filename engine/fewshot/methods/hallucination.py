@@ -3,15 +3,16 @@ Hariharan, "Low-Shot Learning from Imaginary Data", CVPR 2018).
 
 A generator G(x, z) maps a seed support feature and noise to an extra example of the seed's
 class; the prototypes are the means of the real and hallucinated features. G is meta-trained
-end to end with the ProtoNet loss (the classifier is :mod:`engine.fewshot.methods.protonet`). Here G is
-a residual MLP (x + MLP([x, z])), a choice of ours for stable training on CPU.
+end to end with the ProtoNet loss (the classifier is :mod:`engine.fewshot.methods.protonet`).
+Here G is a residual MLP (x + MLP([x, z])), a choice of ours for stable training on CPU.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from engine.fewshot.methods.base import FewShotClassifier, class_means, register_method
+from engine.fewshot.methods.base import (FewShotClassifier, TrainSetup, class_means,
+                                         resolve_feature_dim, register_method)
 from engine.fewshot.methods.protonet import PrototypicalNetworks
 
 
@@ -40,15 +41,21 @@ class HallucinationProtoNet(PrototypicalNetworks):
 
     Args:
         backbone: feature extractor, (B, ...) -> (B, D).
-        feature_dim, noise_dim: D and Z of the hallucinator.
+        feature_dim: D of the hallucinator; None = the backbone's (64 for Conv-4).
+        noise_dim: Z of the hallucinator.
         n_generated: hallucinated examples per class.
         seed: seeds the noise at inference (same support set, same prototypes).
     """
 
-    def __init__(self, backbone: nn.Module | None = None, feature_dim: int = 64,
+    title = "Prototypical Networks + hallucinated examples (Wang et al., 2018)"
+    short_title = "ProtoNet + hallucinator"
+    frozen_defaults = None
+    train_setup = TrainSetup(kwargs={"n_generated": 5})
+
+    def __init__(self, backbone: nn.Module | None = None, feature_dim: int | None = None,
                  noise_dim: int = 64, n_generated: int = 5, seed: int = 0) -> None:
         super().__init__(backbone)
-        self.hallucinator = Hallucinator(feature_dim, noise_dim)
+        self.hallucinator = Hallucinator(resolve_feature_dim(backbone, feature_dim), noise_dim)
         self.n_generated, self.seed = n_generated, seed
         self._train_generator: torch.Generator | None = None
         self.generated: torch.Tensor | None = None

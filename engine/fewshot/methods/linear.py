@@ -22,6 +22,10 @@ class LinearProbe(FewShotClassifier):
         seed: seeds the head's initialisation (same inputs, same answer).
     """
 
+    title = "Linear head fine-tuned on the support set (naive transfer)"
+    short_title = "Linear head"
+    frozen_defaults = {"steps": 100, "lr": 0.1, "seed": 0}
+
     def __init__(self, backbone: nn.Module | None = None, steps: int = 100, lr: float = 0.1,
                  weight_decay: float = 1e-3, seed: int = 0) -> None:
         super().__init__(backbone)

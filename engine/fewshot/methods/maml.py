@@ -20,32 +20,39 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from engine.fewshot.methods.base import FewShotClassifier, check_support, register_method
+from engine.fewshot.methods.base import (FewShotClassifier, TrainSetup, check_support,
+                                         register_method, resolve_feature_dim)
 
 
 @register_method("maml")
 class MAML(FewShotClassifier):
-    """MAML over a backbone with a linear head zeroed per task.
+    """MAML over a backbone with a linear head zeroed per task (second order).
 
     Args:
         backbone: feature extractor, (B, ...) -> (B, D).
-        feature_dim: D.
+        feature_dim: D; None = ask the backbone (64 for Conv-4 on 28x28).
         inner_steps: gradient steps on the support set per task (configurable at meta-test).
         inner_lr: step size of those steps.
-        first_order: FOMAML (no second derivatives) instead of full MAML.
 
     Attributes:
         inner_losses: after :meth:`process_support_set`, the support cross-entropy before each
             step and after the last one (``inner_steps + 1`` floats).
     """
 
-    def __init__(self, backbone: nn.Module | None = None, feature_dim: int = 64,
-                 inner_steps: int = 2, inner_lr: float = 0.4, first_order: bool = False) -> None:
+    title = "MAML (a few gradient steps on the support set, second order)"
+    short_title = "MAML"
+    train_setup = TrainSetup()
+    adapts_weights = True
+    #: FOMAML: meta-gradients ignore second derivatives (:class:`FirstOrderMAML`).
+    first_order = False
+
+    def __init__(self, backbone: nn.Module | None = None, feature_dim: int | None = None,
+                 inner_steps: int = 2, inner_lr: float = 0.4) -> None:
         super().__init__(backbone)
         if inner_steps < 0 or inner_lr < 0:
             raise ValueError(f"inner_steps ({inner_steps}) and inner_lr ({inner_lr}) must be >= 0")
-        self.feature_dim, self.inner_steps, self.inner_lr = feature_dim, inner_steps, inner_lr
-        self.first_order = first_order
+        self.feature_dim = resolve_feature_dim(backbone, feature_dim)
+        self.inner_steps, self.inner_lr = inner_steps, inner_lr
         self.fast: dict[str, torch.Tensor] | None = None
         self.inner_losses: list[float] = []
         self._support: torch.Tensor | None = None
@@ -112,8 +119,8 @@ class MAML(FewShotClassifier):
 @register_method("maml-fo")
 class FirstOrderMAML(MAML):
     """First-order MAML (FOMAML): the query gradient at the adapted parameters is applied to
-    the initialisation, ignoring second derivatives."""
+    the initialisation, ignoring second derivatives (same arguments as :class:`MAML`)."""
 
-    def __init__(self, backbone: nn.Module | None = None, feature_dim: int = 64,
-                 inner_steps: int = 2, inner_lr: float = 0.4, first_order: bool = True) -> None:
-        super().__init__(backbone, feature_dim, inner_steps, inner_lr, first_order=True)
+    title = "First-order MAML (gradient steps on the support set, no second derivatives)"
+    short_title = "First-order MAML"
+    first_order = True

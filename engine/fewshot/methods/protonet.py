@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.fewshot.methods.base import FewShotClassifier, class_means, register_method
+from engine.fewshot.methods.base import (FewShotClassifier, TrainSetup, class_means,
+                                         register_method)
 
 
 @register_method("protonet")
@@ -21,6 +22,11 @@ class PrototypicalNetworks(FewShotClassifier):
             feature norms vary with image content; meta-trained embeddings leave it off).
         temperature: logits = -d^2 / temperature.
     """
+
+    title = "Prototypical Networks (squared Euclidean to class means)"
+    short_title = "Prototypical Networks"
+    frozen_defaults = {"normalize": True, "temperature": 0.2}
+    train_setup = TrainSetup()
 
     def __init__(self, backbone: nn.Module | None = None, normalize: bool = False,
                  temperature: float = 1.0) -> None:

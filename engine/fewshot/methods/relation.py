@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.fewshot.methods.base import FewShotClassifier, class_means, register_method
+from engine.fewshot.methods.base import (FewShotClassifier, TrainSetup, class_means,
+                                         register_method, resolve_feature_shape)
 from engine.models.conv4 import conv_block
 
 
@@ -43,21 +44,26 @@ class RelationNetworks(FewShotClassifier):
 
     Args:
         backbone: (B, ...) -> (B, C*H*W) flattened feature maps (Conv4(pools=2)).
-        feature_shape: (C, H, W) of those maps.
+        feature_shape: (C, H, W) of those maps; None = ask the backbone (64x7x7 for Conv-4
+            with two pools on 28x28).
         hidden: FC size of the relation module.
         aggregate: how a class's K support maps are combined: "mean" (default here, so a model
             trained at one K can be used at another) or "sum" (the paper, which trains one
             model per K).
     """
 
+    title = "Relation Networks (a learned relation score between feature maps)"
+    short_title = "Relation Networks"
+    train_setup = TrainSetup(backbone={"pools": 2})
+
     def __init__(self, backbone: nn.Module | None = None,
-                 feature_shape: tuple[int, int, int] = (64, 7, 7), hidden: int = 8,
+                 feature_shape: tuple[int, int, int] | None = None, hidden: int = 8,
                  aggregate: str = "mean") -> None:
         super().__init__(backbone)
         if aggregate not in ("mean", "sum"):
             raise ValueError(f"aggregate must be 'mean' or 'sum', got {aggregate!r}")
         self.aggregate = aggregate
-        self.feature_shape = tuple(feature_shape)
+        self.feature_shape = resolve_feature_shape(backbone, feature_shape)
         C, H, W = self.feature_shape
         self.relation = RelationModule(C, H, hidden)
         self.class_maps: torch.Tensor | None = None

@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.fewshot.methods.base import FewShotClassifier, register_method
+from engine.fewshot.methods.base import (FewShotClassifier, TrainSetup, register_method,
+                                         resolve_feature_dim)
 
 
 @register_method("siamese")
@@ -18,27 +19,26 @@ class SiameseNetwork(FewShotClassifier):
 
     Args:
         backbone: feature extractor, (B, ...) -> (B, D).
-        feature_dim: D.
+        feature_dim: D; None = ask the backbone (64 for Conv-4 on 28x28).
         reduce: how the K shots of a class are combined: "max" or "mean" of pair scores.
     """
 
-    def __init__(self, backbone: nn.Module | None = None, feature_dim: int = 64,
+    title = "Siamese network (learned weighted L1 distance between pairs)"
+    short_title = "Siamese network"
+    train_setup = TrainSetup()
+
+    def __init__(self, backbone: nn.Module | None = None, feature_dim: int | None = None,
                  reduce: str = "max") -> None:
         super().__init__(backbone)
         if reduce not in ("max", "mean"):
             raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}")
         self.reduce = reduce
-        self.head = nn.Linear(feature_dim, 1)
+        self.head = nn.Linear(resolve_feature_dim(backbone, feature_dim), 1)
         self._last_pair_scores: torch.Tensor | None = None
 
     def pair_logits(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """(A, D), (B, D) features -> (A, B) pre-sigmoid same-class scores."""
         return self.head((a.unsqueeze(1) - b.unsqueeze(0)).abs()).squeeze(-1)
-
-    def same_probability(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """(B, ...) inputs a, b -> (B,) probability in [0, 1] that a[i] and b[i] match."""
-        fa, fb = self.embed(a), self.embed(b)
-        return torch.sigmoid(self.head((fa - fb).abs()).squeeze(-1))
 
     def forward(self, query: torch.Tensor) -> torch.Tensor:
         """(Q, ...) -> (Q, N) logits: per class, the max (or mean) pair score over its shots."""

@@ -10,3 +10,9 @@ from __future__ import annotations
 class UserInputError(ValueError):
     """Input the user can correct (a bad file, an empty text, a support set too small, an
     unknown model name). The message is shown to the user verbatim."""
+
+
+def unknown_name_message(kind: str, name: object, valid: list[str] | tuple[str, ...]) -> str:
+    """The one wording of "unknown <kind> 'x'; valid: a, b, c" used wherever a name is looked up
+    (models, tasks, few-shot methods)."""
+    return f"unknown {kind} {name!r}; valid: {', '.join(valid)}"

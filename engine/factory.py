@@ -18,10 +18,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from engine.errors import UserInputError
+from engine.errors import UserInputError, unknown_name_message
 from engine.models import (OFFLINE_MESSAGE, HubUnavailableError, ModelSpec, get_spec,
                            hub_available, list_models, load_model)
-from engine.models._registry import unknown_name_message
 
 #: The embedded backbone most tasks run on (EfficientNet-Lite0, ImageNet).
 EMBEDDED_BACKBONE = "efficientnet_lite0"

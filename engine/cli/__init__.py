@@ -2,7 +2,8 @@
 
 A sub-command lives in its own module here exposing ``register(subparsers)``, which adds an
 argparse parser whose ``func(args) -> int`` runs it; add the module to :data:`COMMANDS`.
-A user's mistake (:class:`engine.errors.UserInputError`, an unreachable hub) gives a one-line
+A user's mistake (:class:`engine.errors.UserInputError`, an unreachable hub, a missing file)
+gives a one-line
 message on stderr and exit status 2, never a traceback; an internal error (a bug) prints its
 traceback and exits with status 1.
 """
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     from engine.models import HubUnavailableError
     try:
         return int(args.func(args) or 0)
-    except (UserInputError, HubUnavailableError) as exc:
+    except (UserInputError, HubUnavailableError, FileNotFoundError) as exc:
+        # FileNotFoundError: a path named on the command line (or a data archive) is missing
         message = " ".join(str(exc).split())
         sys.stderr.write(f"error: {message}\n")
         return 2

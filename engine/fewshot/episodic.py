@@ -25,11 +25,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from engine.errors import UserInputError
+from engine.errors import UserInputError, unknown_name_message
 from engine.fewshot.evaluate import evaluate_episodes
 from engine.fewshot.methods import list_methods, method_class
 from engine.fewshot.omniglot import SPLITS, EpisodeSampler, load_split, with_rotations
-from engine.models._registry import unknown_name_message
 
 DATA_NOTE = ("Omniglot images_background_small1+2 (8 alphabets, 242 characters, 20 drawers), "
              "28x28 via engine.fewshot.omniglot.preprocess_drawing; train alphabets with "

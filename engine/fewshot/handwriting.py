@@ -16,11 +16,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.errors import UserInputError
+from engine.errors import UserInputError, unknown_name_message
 from engine.fewshot.methods import FewShotClassifier
 from engine.fewshot.omniglot import SIZE, preprocess_drawing
 from engine.fewshot.support import SupportLimits
-from engine.models._registry import unknown_name_message
 from engine.models.omniglot import MAX_WAY
 
 #: Support sets of drawings: 2..20 classes (the largest N measured), at most 100 drawings.

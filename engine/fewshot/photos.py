@@ -12,10 +12,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from engine.errors import UserInputError
+from engine.errors import UserInputError, unknown_name_message
 from engine.fewshot.methods import FewShotClassifier, create_method, list_methods, method_class
 from engine.fewshot.support import SupportLimits
-from engine.models._registry import unknown_name_message
 from engine.models.preprocess import Preprocess
 
 #: The method used when a call names none.

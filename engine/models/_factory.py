@@ -60,26 +60,3 @@ def load_model(name: str) -> Any:
         if name not in _CACHE:
             _CACHE[name] = create_model(name)
         return _CACHE[name]
-
-
-import contextlib  # noqa: E402  (TRANSITIONAL: removed once every test builds pipelines directly)
-from dataclasses import replace  # noqa: E402
-
-
-@contextlib.contextmanager
-def use_model(name: str, instance: Any, preprocess=None):
-    """TRANSITIONAL test hook: serve ``instance`` as ``name`` inside the ``with`` block."""
-    from engine.models import _registry
-    spec = get_spec(name)
-    previous = _CACHE.get(name)
-    _CACHE[name] = instance
-    if preprocess is not None:
-        _registry._MODELS[name] = replace(spec, preprocess=preprocess)
-    try:
-        yield instance
-    finally:
-        _registry._MODELS[name] = spec
-        if previous is None:
-            _CACHE.pop(name, None)
-        else:
-            _CACHE[name] = previous

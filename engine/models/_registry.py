@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from engine.errors import unknown_name_message
 from engine.models.preprocess import Preprocess
 
 #: Where weights come from: "embedded" (offline) or "hub" (downloaded when first created).
@@ -67,11 +68,6 @@ def list_models(task: str | None = None, source: str | None = None) -> list[str]
     """Names of registered models, optionally only those of a ``task`` and ``source``."""
     return [n for n, s in _MODELS.items()
             if (task is None or s.task == task) and (source is None or s.source == source)]
-
-
-def unknown_name_message(kind: str, name: object, valid: list[str] | tuple[str, ...]) -> str:
-    """The one wording of "unknown X; valid: ..." used everywhere a name is looked up."""
-    return f"unknown {kind} {name!r}; valid: {', '.join(valid)}"
 
 
 def get_spec(name: str) -> ModelSpec:

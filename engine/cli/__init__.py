@@ -3,9 +3,8 @@
 A sub-command lives in its own module here exposing ``register(subparsers)``, which adds an
 argparse parser whose ``func(args) -> int`` runs it; add the module to :data:`COMMANDS`.
 A user's mistake (:class:`engine.errors.UserInputError`, an unreachable hub, a missing file)
-gives a one-line
-message on stderr and exit status 2, never a traceback; an internal error (a bug) prints its
-traceback and exits with status 1.
+gives a one-line message on stderr and exit status 2, never a traceback; an internal error (a
+bug) prints its traceback and exits with status 1.
 """
 from __future__ import annotations
 

@@ -31,9 +31,9 @@ def evaluate() -> dict:
 
     from demos.edit import INSTRUCTION_EXAMPLES, MASK_EXAMPLES
     from engine.inputs.images import load_image, load_mask
-    from engine.change.pipeline import ChangePipeline
     from engine.editing.pipeline import EditPipeline
-    change, edit = ChangePipeline(), EditPipeline()
+    from engine.factory import get_pipeline
+    change, edit = get_pipeline("change"), EditPipeline()
     d = EXAMPLES / "changes"
     pair = lambda n: [load_image(d / f"{n}_{s}.jpg").image for s in ("before", "after")]  # noqa
     change(*pair(next(iter(PAIRS))))  # warm-up

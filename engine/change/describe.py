@@ -105,8 +105,14 @@ def _moved(sim: np.ndarray, regions: list[cd.Region], names_b: list[str], names_
 
 def _colours(before: np.ndarray, after: np.ndarray, lab_b: np.ndarray, lab_a: np.ndarray,
              mask: np.ndarray) -> str:
-    """ "from orange to cyan" (or "(now cyan)" when both name the same colour): the dominant
-    colours of the pixels whose chroma moved by >= ``RECOLOUR_DAB`` (all of ``mask`` if none)."""
+    """The colour change in words, "from orange to cyan" ("(now cyan)" when both names agree):
+    the dominant colours of the ``mask`` pixels whose chroma (a*, b*) moved by at least
+    ``RECOLOUR_DAB``, or of the whole mask if none did.
+
+    Args:
+        before, after: (H, W, 3) float32 RGB in [0, 1]; lab_b, lab_a: their (H, W, 3) CIELAB.
+        mask: (H, W) bool, the region.
+    """
     moved_ab = np.linalg.norm(lab_b[..., 1:] - lab_a[..., 1:], axis=-1)  # (H, W)
     sel = mask & (moved_ab >= cd.RECOLOUR_DAB)
     sel = sel if sel.any() else mask

@@ -58,8 +58,8 @@ class MainCall:
 @functools.cache
 def _caption_inputs():
     from engine.inputs.images import load_image
-    from engine.captioning.pipeline import CaptionPipeline
-    return CaptionPipeline(), load_image(CAPTION_IMAGE).image
+    from engine.factory import get_pipeline
+    return get_pipeline("caption"), load_image(CAPTION_IMAGE).image
 
 
 @functools.cache
@@ -75,7 +75,7 @@ def _fewshot_inputs():
 # ---- the calls -------------------------------------------------------------------------------
 def _caption_direct():
     pipe, image = _caption_inputs()
-    return pipe(image, model="efficientnet_lite0", top_k=5)
+    return pipe(image, top_k=5)
 
 
 def _caption_client(client):
@@ -107,8 +107,8 @@ EDIT_IMAGE, EDIT_TEXT = EXAMPLES / "cat.jpg", "make the cat purple"
 @functools.cache
 def _change_inputs():
     from engine.inputs.images import load_image
-    from engine.change.pipeline import ChangePipeline
-    return ChangePipeline(), [load_image(p).image for p in CHANGE_PAIR]
+    from engine.factory import get_pipeline
+    return get_pipeline("change"), [load_image(p).image for p in CHANGE_PAIR]
 
 
 def _change_direct():

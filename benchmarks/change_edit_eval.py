@@ -31,9 +31,8 @@ def evaluate() -> dict:
 
     from demos.edit import INSTRUCTION_EXAMPLES, MASK_EXAMPLES
     from engine.inputs.images import load_image, load_mask
-    from engine.change.pipeline import ChangePipeline
     from engine.factory import get_pipeline
-    change, edit = ChangePipeline(), get_pipeline("edit")
+    change, edit = get_pipeline("change"), get_pipeline("edit")
     d = EXAMPLES / "changes"
     pair = lambda n: [load_image(d / f"{n}_{s}.jpg").image for s in ("before", "after")]  # noqa
     change(*pair(next(iter(PAIRS))))  # warm-up

@@ -5,15 +5,14 @@ from pathlib import Path
 
 import gradio as gr
 
-from demos.common import UploadImage, handle_errors, hub_or_embedded, notes_markdown, user_image
-from engine.captioning.pipeline import EMBEDDED_CAPTIONER, CaptionPipeline, caption_models
+from demos.common import UploadImage, handle_errors, notes_markdown, user_image
+from engine.factory import choose_pipeline, default_model, task_models
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
-_pipeline = CaptionPipeline()
 
 
 @handle_errors
-def caption_image(image, model: str = EMBEDDED_CAPTIONER, decoding: str = "beam",
+def caption_image(image, model: str = default_model("caption"), decoding: str = "beam",
                   seed: int = 0, top_k: int = 5):
     """Caption one uploaded image.
 
@@ -28,10 +27,10 @@ def caption_image(image, model: str = EMBEDDED_CAPTIONER, decoding: str = "beam"
         (caption, {tag: probability}, CAM overlay image, markdown details).
     """
     img, notes = user_image(image, "the image")
-    model, note = hub_or_embedded(model, EMBEDDED_CAPTIONER)
-    if note:
-        notes.append(note)
-    result = _pipeline(img, model=model, top_k=int(top_k), decoding=decoding, seed=int(seed))
+    choice = choose_pipeline("caption", model)
+    if choice.note:
+        notes.append(choice.note)
+    result = choice.pipeline(img, top_k=int(top_k), decoding=decoding, seed=int(seed))
     details = [f"**Model:** `{result.model}` · {result.ms:.0f} ms",
                f"**Sentence from tags:** {result.tag_caption}",
                "**Tag groups:** " + "; ".join(f"{t.name} ({', '.join(t.members)})"
@@ -57,7 +56,7 @@ def build() -> None:
                 image = UploadImage(type="filepath", label="Image", sources=["upload", "webcam", "clipboard"],
                                     height=320)
                 with gr.Row():
-                    model = gr.Dropdown(caption_models(), value=EMBEDDED_CAPTIONER,
+                    model = gr.Dropdown(task_models("caption"), value=default_model("caption"),
                                         label="Model")
                     decoding = gr.Radio(["beam", "nucleus"], value="beam",
                                         label="Decoding (BLIP)")

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from demos.common import UploadImage, handle_errors, hub_or_embedded, notes_markdown, user_image
-from engine.change.pipeline import EMBEDDED_MODEL, ChangePipeline, change_models
+from demos.common import UploadImage, handle_errors, notes_markdown, user_image
+from engine.factory import choose_pipeline, default_model, task_models
 
 CHANGES = Path(__file__).resolve().parent.parent / "assets" / "examples" / "changes"
-_pipeline = ChangePipeline()
 
 
 def example_pairs() -> list[list[str]]:
@@ -20,7 +19,7 @@ def example_pairs() -> list[list[str]]:
 
 
 @handle_errors
-def describe_changes(before, after, model: str = EMBEDDED_MODEL):
+def describe_changes(before, after, model: str = default_model("change")):
     """Describe the changes from an uploaded before image to an uploaded after image.
 
     Args:
@@ -41,10 +40,10 @@ def describe_changes(before, after, model: str = EMBEDDED_MODEL):
     for key in ("before", "after"):
         if key not in images:
             raise gr.Error(f"Please upload the {key} image too (both images are needed).")
-    model, note = hub_or_embedded(model, EMBEDDED_MODEL)
-    if note:
-        notes.append(note)
-    result = _pipeline(images["before"], images["after"], model=model)
+    choice = choose_pipeline("change", model)
+    if choice.note:
+        notes.append(choice.note)
+    result = choice.pipeline(images["before"], images["after"])
     if result.changes:
         lines = [f"{k}. **{c.type}**: {c.sentence}" for k, c in enumerate(result.changes, 1)]
     else:
@@ -71,7 +70,7 @@ def build() -> None:
             before = UploadImage(label="Before", sources=["upload", "clipboard"], height=300)
             after = UploadImage(label="After", sources=["upload", "clipboard"], height=300)
         with gr.Row():
-            model = gr.Dropdown(change_models(), value=EMBEDDED_MODEL,
+            model = gr.Dropdown(task_models("change"), value=default_model("change"),
                                 label="Model that names the regions")
             button = gr.Button("Describe the changes", variant="primary")
         sentences = gr.Markdown()

@@ -62,9 +62,19 @@ def _caption_models() -> list[str]:
     return [EMBEDDED_BACKBONE] + list_models(task="caption")
 
 
+def _hub_captioner(model: str):
+    """The hub captioner component on registered model ``model`` (BLIP)."""
+    from engine.captioning.captioners import HubCaptioner
+    return HubCaptioner(load_model(model), get_spec(model).preprocess)
+
+
 def _build_caption(model: str):
     from engine.captioning.pipeline import CaptionPipeline
-    return CaptionPipeline()
+    from engine.captioning.tagger import ImageNetTagger
+    tagger = ImageNetTagger(load_model(EMBEDDED_BACKBONE), load_model(EMBEDDED_TEXT),
+                            get_spec(EMBEDDED_BACKBONE).preprocess)
+    captioner = None if model == EMBEDDED_BACKBONE else _hub_captioner(model)
+    return CaptionPipeline(tagger, captioner, name=model)
 
 
 # --- change ----------------------------------------------------------------------------------
@@ -74,8 +84,14 @@ def _change_models() -> list[str]:
 
 
 def _build_change(model: str):
+    from engine.change.features import ChangeFeatures
+    from engine.change.namers import CaptionNamer, ImageNetNamer
     from engine.change.pipeline import ChangePipeline
-    return ChangePipeline()
+    backbone = load_model(EMBEDDED_BACKBONE)
+    features = ChangeFeatures(backbone, get_spec(EMBEDDED_BACKBONE).preprocess)
+    namer = (ImageNetNamer(features.class_names) if model == EMBEDDED_BACKBONE
+             else CaptionNamer(_hub_captioner(model)))
+    return ChangePipeline(features, namer, name=model)
 
 
 # --- edit ------------------------------------------------------------------------------------

@@ -1,2 +1,2 @@
-"""Captioning: ImageNet tags grouped into objects, a sentence written from them (VIVO/Oscar
-idea), the class activation map of the top tag, and a hub captioner (BLIP) behind one interface."""
+"""Captioning: ImageNet tags grouped into objects with the top tag's CAM (``tagger``), a sentence
+written from them (``sentence``), a hub captioner such as BLIP (``captioners``) -> ``pipeline``."""

@@ -1,2 +1,2 @@
-"""Change captioning: align a before/after pair, find the changed regions, type each change
-(added, removed, moved, replaced, recoloured) and write one sentence per change."""
+"""Change captioning: align a before/after pair (``alignment``), find the changed regions
+(``detection``, ``features``), type and phrase each change (``describe``, ``namers``)."""

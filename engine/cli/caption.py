@@ -9,8 +9,9 @@ from engine.cli import emit
 def register(sub) -> None:
     p = sub.add_parser("caption", help="caption images (tags + sentence)")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--model", default="efficientnet_lite0",
-                   help="efficientnet_lite0 (offline tags) or a hub captioner (blip-base)")
+    p.add_argument("--model", default=None,
+                   help="efficientnet_lite0 (offline tags, the default) or a hub captioner "
+                        "(blip-base)")
     p.add_argument("--top-k", type=int, default=5, help="tags per image (1..20)")
     p.add_argument("--decoding", choices=["beam", "nucleus"], default="beam",
                    help="hub captioners: beam search or nucleus sampling")
@@ -19,9 +20,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from engine.factory import get_pipeline
     from engine.inputs.images import ImageInputError, load_image
-    from engine.captioning.pipeline import CaptionPipeline
-    pipe, status = CaptionPipeline(), 0
+    status = 0
     for path in args.images:
         try:
             loaded = load_image(path)
@@ -29,7 +30,7 @@ def run(args) -> int:
             sys.stderr.write(f"error: {exc}\n")
             status = 2
             continue
-        result = pipe(loaded.image, model=args.model, top_k=args.top_k, decoding=args.decoding,
-                      seed=args.seed)
+        pipe = get_pipeline("caption", args.model)  # built on the first good image, then cached
+        result = pipe(loaded.image, top_k=args.top_k, decoding=args.decoding, seed=args.seed)
         emit({"image": path, **result.to_json()})
     return status

@@ -9,22 +9,23 @@ def register(sub) -> None:
     p = sub.add_parser("change", help="describe the changes between a before and an after image")
     p.add_argument("before", metavar="BEFORE")
     p.add_argument("after", metavar="AFTER")
-    p.add_argument("--model", default="efficientnet_lite0",
-                   help="efficientnet_lite0 (offline ImageNet names) or a hub captioner "
-                        "(blip-base) describing each region")
+    p.add_argument("--model", default=None,
+                   help="efficientnet_lite0 (offline ImageNet names, the default) or a hub "
+                        "captioner (blip-base) describing each region")
     p.add_argument("--threshold", type=float, default=None,
                    help="difference (0..1) above which a pixel counts as changed")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from engine.inputs.images import load_image
     from engine.change.detection import THRESHOLD
-    from engine.change.pipeline import ChangePipeline
+    from engine.factory import get_pipeline
+    from engine.inputs.images import load_image
     before = load_image(args.before, name=args.before)
     after = load_image(args.after, name=args.after)
-    result = ChangePipeline()(before.image, after.image, model=args.model,
-                              threshold=THRESHOLD if args.threshold is None else args.threshold)
+    pipe = get_pipeline("change", args.model)
+    result = pipe(before.image, after.image,
+                  threshold=THRESHOLD if args.threshold is None else args.threshold)
     emit({"before": args.before, "after": args.after, **result.to_json(),
           "notes": list(before.notes) + list(after.notes) + result.notes})
     return 0

@@ -7,16 +7,16 @@ model from a config and a small tokenizer (never downloaded).
 """
 from __future__ import annotations
 
-import threading
-
 import torch
 from torch import nn
-
-from engine.models.preprocess import Preprocess
 
 
 class BlipCaptioner(nn.Module):
     """Wraps a ``BlipForConditionalGeneration`` and its tokenizer.
+
+    Not thread-safe: :meth:`generate` seeds torch's process-wide random generator (inside
+    ``fork_rng``), so concurrent calls must be serialised by the caller
+    (:class:`engine.captioning.captioners.HubCaptioner` does).
 
     Args:
         model: a ``transformers.BlipForConditionalGeneration``.
@@ -26,7 +26,6 @@ class BlipCaptioner(nn.Module):
     def __init__(self, model: nn.Module, tokenizer) -> None:
         super().__init__()
         self.model, self.tokenizer = model.eval(), tokenizer
-        self._lock = threading.Lock()  # generate() seeds the global RNG inside fork_rng
 
     @classmethod
     def from_pretrained(cls, repo_id: str, **kwargs) -> "BlipCaptioner":
@@ -59,14 +58,10 @@ class BlipCaptioner(nn.Module):
             opts = dict(do_sample=True, top_p=0.9, top_k=0, num_beams=1, repetition_penalty=1.0)
         else:
             raise ValueError(f"decoding must be 'beam' or 'nucleus', got {decoding!r}")
-        with self._lock, torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             ids = self.model.generate(pixel_values=pixel_values, max_length=max_length,
                                       min_length=min_length, **opts)
         texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
         return [" ".join(t.split()).strip() for t in texts]
 
-
-def preprocess_for_blip(images, preprocess: Preprocess) -> torch.Tensor:
-    """RGB PIL images -> (B, 3, size, size) BLIP input (whole image resized, no crop)."""
-    return preprocess(images, crop=False)

@@ -194,19 +194,6 @@ def handle_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def hub_or_embedded(model: str, embedded: str) -> tuple[str, str | None]:
-    """Use ``model`` if it is embedded or the hub is reachable; else fall back to ``embedded``.
-
-    Returns:
-        (model to use, note for the user or None).
-    """
-    from engine.models import hub_available
-    from engine.models import get_spec
-    if model == embedded or get_spec(model).source == "embedded" or hub_available():
-        return model, None
-    return embedded, OFFLINE_MESSAGE
-
-
 def notes_markdown(notes: list[str]) -> str:
     """Bullet list of notes for a gr.Markdown (empty string when none)."""
     return "\n".join(f"- {n}" for n in notes)

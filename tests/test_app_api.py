@@ -54,7 +54,6 @@ def upload_slots(api: dict) -> list[tuple[str, int, bool]]:
 
 
 def call_slot(client, api, endpoint: str, index: int, as_list: bool, path):
-    from gradio_client import handle_file
     args = [_default(p) for p in api[endpoint]["parameters"]]
     for i, p in enumerate(api[endpoint]["parameters"]):  # other upload slots: a good photo
         if p["component"].lower() in UPLOAD_COMPONENTS and i != index:
@@ -170,7 +169,7 @@ def text_slots(api: dict) -> list[tuple[str, int]]:
 @pytest.mark.parametrize("key", ["empty", "whitespace", "long_numbers", "very_long",
                                  "emoji_and_rtl", "control_chars"])
 def test_every_text_slot_handles_the_text_cases(app_url, api, case_texts, key):
-    from gradio_client import Client, handle_file
+    from gradio_client import Client
     from gradio_client.exceptions import AppError
     client = Client(app_url, verbose=False)
     assert text_slots(api), "the app has no text input to test"

@@ -135,7 +135,7 @@ def test_support_errors_name_the_bad_pair_and_a_full_mask_works(example, lite0_p
         pipe([(support, smask)] * 6, query)
     with pytest.raises(UserInputError, match="1 to 5"):
         pipe([], query)
-    with pytest.raises(UserInputError, match="support image 2 must be an RGB"):
+    with pytest.raises(ValueError, match="support image 2 must be an RGB"):
         pipe([(support, smask), (support.convert("L"), smask)], query)
     full = pipe([(support, np.ones_like(smask))], query)
     assert np.isfinite(full.probability).all() and "no background" in full.notes[0]
@@ -143,7 +143,7 @@ def test_support_errors_name_the_bad_pair_and_a_full_mask_works(example, lite0_p
 
 def test_query_and_threshold_mistakes_are_user_errors(example, lite0_pipeline):
     support, smask, query, _ = example
-    with pytest.raises(UserInputError, match="query must be an RGB"):
+    with pytest.raises(ValueError, match="query must be an RGB"):
         lite0_pipeline([(support, smask)], query.convert("L"))
     for bad in (0.0, 1.0, 1.5):
         with pytest.raises(UserInputError, match="threshold must be between 0 and 1"):

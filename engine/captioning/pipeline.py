@@ -17,6 +17,7 @@ from engine.captioning.captioners import HubCaptioner, check_decoding
 from engine.captioning.sentence import Tag, sentence_from_tags
 from engine.captioning.tagger import ImageNetTagger
 from engine.viz import overlay_heatmap
+from engine.inputs.images import require_rgb
 
 
 @dataclass
@@ -82,8 +83,7 @@ class CaptionPipeline:
             UserInputError: unknown decoding, top_k outside 1..20.
             ValueError: ``image`` is not an RGB PIL image (a programming error).
         """
-        if not isinstance(image, Image.Image) or image.mode != "RGB":
-            raise ValueError("image must be an RGB PIL image (use engine.inputs.images.load_image)")
+        require_rgb(image)
         check_decoding(decoding)
         t0 = time.perf_counter()
         tags, cam = self.tagger.tags_and_cam(image, top_k)

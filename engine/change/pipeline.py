@@ -26,6 +26,7 @@ from engine.change.features import ChangeFeatures, to_array
 from engine.change.namers import RegionNamer
 from engine.errors import UserInputError
 from engine.viz import overlay_heatmap
+from engine.inputs.images import require_rgb
 
 #: Long side (pixels) the pair is analysed at.
 WORK_SIDE = 384
@@ -100,9 +101,7 @@ class ChangePipeline:
             ValueError: non-RGB images (a programming error).
         """
         for img, what in ((before, "before"), (after, "after")):
-            if not isinstance(img, Image.Image) or img.mode != "RGB":
-                raise ValueError(f"the {what} image must be an RGB PIL image "
-                                 "(use engine.inputs.images.load_image)")
+            require_rgb(img, f"the {what} image")
         if not 0.0 < threshold < 1.0:
             raise UserInputError(f"threshold must be in (0, 1), got {threshold}")
         notes: list[str] = []

@@ -24,6 +24,7 @@ from engine.editing.editor import Editor, Progress
 from engine.editing.operations import compose
 from engine.errors import UserInputError
 from engine.viz import overlay_heatmap
+from engine.inputs.images import require_rgb
 
 #: Change magnitudes (mean absolute difference, 0..255) the heatmap's colour scale spans.
 HEATMAP_RANGE = (0.0, 96.0)
@@ -86,9 +87,7 @@ class EditPipeline:
     @staticmethod
     def _check(image: Image.Image, text: str, mask: np.ndarray | None) -> np.ndarray | None:
         """Refuse a non-RGB image, empty text, a mask of the wrong size or an empty mask."""
-        if not isinstance(image, Image.Image) or image.mode != "RGB":
-            raise UserInputError("image must be an RGB PIL image (use "
-                                 "engine.inputs.images.load_image)")
+        require_rgb(image)
         if not isinstance(text, str) or not text.strip():
             raise UserInputError("the instruction is empty: please type what to change")
         if mask is None:

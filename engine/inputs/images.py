@@ -277,3 +277,26 @@ def load_mask(source: ImageSource, size: tuple[int, int], *, name: str | None = 
     if not allow_empty and not mask.any():
         raise ImageInputError(f"{label} is empty: paint at least a few pixels of the object.")
     return mask
+
+
+def require_rgb(image: object, what: str = "image") -> Image.Image:
+    """Check that a pipeline got what :func:`load_image` returns: an RGB ``PIL.Image``.
+
+    Every upload reaches the pipelines through :func:`load_image`, so anything else is a
+    caller's bug, not a user's mistake.
+
+    Args:
+        image: the object a pipeline was given.
+        what: how to name it in the message ("the before image", "support image 2").
+
+    Returns:
+        ``image`` unchanged.
+
+    Raises:
+        ValueError: ``image`` is not a ``PIL.Image`` in mode "RGB".
+    """
+    if not isinstance(image, Image.Image) or image.mode != "RGB":
+        mode = getattr(image, "mode", type(image).__name__)
+        raise ValueError(f"{what} must be an RGB PIL image, got {mode!r} "
+                         "(load it with engine.inputs.images.load_image)")
+    return image

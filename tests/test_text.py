@@ -31,8 +31,8 @@ def test_very_long_text_is_cut_and_user_told(case_texts):
 
 
 def test_minilm_truncates_long_text_and_reports_it(case_texts):
-    from engine.models import load_model as get_model
-    enc = get_model("minilm")
+    from engine.models import load_model
+    enc = load_model("minilm")
     texts = [case_texts["long_numbers"], case_texts["very_long"], "a cat"]
     out = enc.encode(texts)
     assert out.embeddings.shape == (3, 384)
@@ -42,6 +42,6 @@ def test_minilm_truncates_long_text_and_reports_it(case_texts):
 
 
 def test_minilm_similarity_is_semantic():
-    from engine.models import load_model as get_model
-    e = get_model("minilm").encode(["a photo of a cat", "a kitten", "a cup of coffee"]).embeddings
+    from engine.models import load_model
+    e = load_model("minilm").encode(["a photo of a cat", "a kitten", "a cup of coffee"]).embeddings
     assert float(e[0] @ e[1]) > float(e[0] @ e[2])

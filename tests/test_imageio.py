@@ -108,3 +108,25 @@ def test_rgba_editor_mask_selects_painted_pixels():
     layer.paste((255, 255, 255, 255), (2, 2, 5, 5))
     mask = load_mask(layer, size=(8, 8))
     assert mask.sum() == 9 and mask[3, 3] and not mask[0, 0]
+
+
+def test_a_cielab_tiff_loads_as_an_image_and_as_a_mask(tmp_path):
+    """Pillow cannot convert LAB to RGB itself: the loader converts through a colour profile
+    (was an internal error when such a file was painted as a mask layer)."""
+    rgb = Image.new("RGB", (20, 10), (250, 250, 250))
+    rgb.paste((10, 10, 10), (0, 0, 10, 10))  # dark left half
+    path = tmp_path / "lab.tiff"
+    rgb.convert("LAB").save(path)
+    img = load_image(path).image
+    assert img.mode == "RGB" and img.size == (20, 10)
+    assert img.getpixel((15, 5))[0] > 200 and img.getpixel((2, 5))[0] < 60
+    mask = load_mask(path, size=(20, 10), allow_empty=True)
+    assert mask[:, 10:].all() and not mask[:, :10].any()  # bright = selected, as for gray masks
+
+
+def test_a_colour_mode_that_cannot_be_converted_is_refused_with_its_name(monkeypatch):
+    from engine.inputs import images
+    monkeypatch.setattr(images, "to_rgb", lambda image: (_ for _ in ()).throw(
+        ValueError("conversion from XYZ to RGB not supported")))
+    with pytest.raises(ImageInputError, match="colour mode RGB, which cannot be converted"):
+        load_image(Image.new("RGB", (4, 4)))

@@ -103,6 +103,21 @@ def _read_bytes(source: ImageSource, label: str, max_bytes: int) -> bytes:
     return data
 
 
+def _convert(convert, image: Image.Image, label: str) -> Image.Image:
+    """Run a colour conversion; a mode Pillow cannot convert is the file's problem, said so."""
+    try:
+        return convert()
+    except ImageInputError:
+        raise
+    except (ValueError, OSError) as exc:
+        raise ImageInputError(f"{label} uses the colour mode {image.mode}, which cannot be "
+                              f"converted to RGB ({exc}).") from None
+
+
+#: Modes Pillow converts to "L" directly; any other goes through :func:`to_rgb` first.
+_GRAY_CONVERTIBLE = ("1", "L", "P", "RGB", "RGBX", "CMYK", "YCbCr", "I", "F", "I;16")
+
+
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = BACKGROUND) -> Image.Image:
     """Convert any Pillow mode to 3-channel RGB, compositing transparency onto ``background``.
 
@@ -127,6 +142,11 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = BACKGROUND) ->
         rgba = image.convert("RGBA")
         base = Image.new("RGBA", rgba.size, background + (255,))
         return Image.alpha_composite(base, rgba).convert("RGB")
+    if image.mode == "LAB":  # CIELAB TIFFs: Pillow's convert() has no LAB -> RGB path
+        from PIL import ImageCms
+        lab_to_srgb = ImageCms.buildTransform(ImageCms.createProfile("LAB"),
+                                              ImageCms.createProfile("sRGB"), "LAB", "RGB")
+        return ImageCms.applyTransform(image, lab_to_srgb)
     return image.convert("RGB")
 
 
@@ -217,7 +237,7 @@ def load_image(source: ImageSource, *, name: str | None = None,
     img, notes = decode_image(source, name=name, max_bytes=max_bytes,
                               max_pixels=max_pixels)
     original_size = img.size
-    rgb = to_rgb(img)
+    rgb = _convert(lambda: to_rgb(img), img, label)
     if max_side is not None and max(rgb.size) > max_side:
         rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
         notes.append(f"{label} was downscaled from {original_size[0]}x{original_size[1]} "
@@ -270,7 +290,8 @@ def load_mask(source: ImageSource, size: tuple[int, int], *, name: str | None = 
         sel = alpha >= threshold if alpha.min() < 255 else gray >= threshold
         mask_img = Image.fromarray(sel.astype(np.uint8) * 255)
     else:
-        mask_img = raw.convert("L")
+        mask_img = _convert(lambda: raw.convert("L") if raw.mode in _GRAY_CONVERTIBLE
+                            else to_rgb(raw).convert("L"), raw, label)
     if mask_img.size != tuple(size):
         mask_img = mask_img.resize(tuple(size), Image.Resampling.NEAREST)
     mask = np.asarray(mask_img) >= threshold

@@ -9,6 +9,8 @@ import sys
 import pytest
 from conftest import EXAMPLES, ROOT
 
+from engine.cli import main
+
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -79,3 +81,17 @@ def test_bad_input_gives_one_line_error_and_nonzero_exit(cases_dir, args, words)
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and words in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--episodes", "0"], "--episodes must be >= 1"),
+    (["--lr", "-1"], "--lr must be a positive number"),
+    (["--lr", "nan"], "--lr must be a positive number"),
+    (["--inner-lr", "0"], "--inner-lr > 0"),
+])
+def test_train_fewshot_refuses_impossible_settings_in_one_line(capsys, tmp_path, args, words):
+    out = tmp_path / "m.safetensors"
+    assert main(["train-fewshot", "--method", "protonet", "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0]
+    assert not out.exists()

@@ -87,7 +87,7 @@ def test_bad_input_gives_one_line_error_and_nonzero_exit(cases_dir, args, words)
     (["--episodes", "0"], "--episodes must be >= 1"),
     (["--lr", "-1"], "--lr must be a positive number"),
     (["--lr", "nan"], "--lr must be a positive number"),
-    (["--inner-lr", "0"], "--inner-lr > 0"),
+    (["--inner-lr", "0"], "--inner-lr must be a positive number"),
 ])
 def test_train_fewshot_refuses_impossible_settings_in_one_line(capsys, tmp_path, args, words):
     out = tmp_path / "m.safetensors"

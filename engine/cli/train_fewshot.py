@@ -39,21 +39,8 @@ def register(sub) -> None:
 def run(args) -> int:
     from engine.errors import UserInputError
     from engine.fewshot.episodic import TrainConfig, train_fewshot
-    import math
     if not args.out.endswith(".safetensors"):
         raise UserInputError(f"--out must end in .safetensors, got {args.out!r}")
-    for flag, value in (("--episodes", args.episodes), ("--val-checks", args.val_checks),
-                        ("--val-episodes", args.val_episodes), ("--batch-size", args.batch_size),
-                        ("--final-val-episodes", args.final_val_episodes),
-                        ("--threads", args.threads), ("--query", args.query)):
-        if value < 1:
-            raise UserInputError(f"{flag} must be >= 1, got {value}")
-    for flag, value in (("--lr", args.lr), ("--max-minutes", args.max_minutes)):
-        if not (math.isfinite(value) and value > 0):
-            raise UserInputError(f"{flag} must be a positive number, got {value}")
-    if args.inner_steps < 0 or not (math.isfinite(args.inner_lr) and args.inner_lr > 0):
-        raise UserInputError(f"--inner-steps must be >= 0 and --inner-lr > 0, got "
-                             f"{args.inner_steps} and {args.inner_lr}")
     cfg = TrainConfig(method=args.method, way=args.way, shot=args.shot, query=args.query,
                       episodes=args.episodes, lr=args.lr, seed=args.seed,
                       max_minutes=args.max_minutes, val_checks=args.val_checks,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -73,6 +74,27 @@ class TrainConfig:
     threads: int = 1
     out: str = "assets/omniglot/model.safetensors"
     command: str = ""
+
+    def __post_init__(self) -> None:
+        """Refuse settings no run can use (a user's mistake, named by its command-line flag).
+
+        Raises:
+            UserInputError: a count below 1, a rate or budget that is not a positive number,
+                negative inner steps.
+        """
+        for flag, value in (("--way", self.way), ("--shot", self.shot), ("--query", self.query),
+                            ("--episodes", self.episodes), ("--val-checks", self.val_checks),
+                            ("--val-episodes", self.val_episodes),
+                            ("--final-val-episodes", self.final_val_episodes),
+                            ("--batch-size", self.batch_size), ("--threads", self.threads)):
+            if value < 1:
+                raise UserInputError(f"{flag} must be >= 1, got {value}")
+        for flag, value in (("--lr", self.lr), ("--max-minutes", self.max_minutes),
+                            ("--inner-lr", self.inner_lr)):
+            if not (math.isfinite(value) and value > 0):
+                raise UserInputError(f"{flag} must be a positive number, got {value}")
+        if self.inner_steps < 0:
+            raise UserInputError(f"--inner-steps must be >= 0, got {self.inner_steps}")
 
     def method_kwargs(self) -> dict:
         """The method's constructor arguments (stored in the checkpoint's metadata)."""

@@ -197,3 +197,46 @@ def handle_errors(fn: Callable) -> Callable:
 def notes_markdown(notes: list[str]) -> str:
     """Bullet list of notes for a gr.Markdown (empty string when none)."""
     return "\n".join(f"- {n}" for n in notes)
+
+
+_MARKDOWN_SPECIAL = {c: f"&#{ord(c)};" for c in "\\`*_{}[]<>#|~$^&"}
+
+
+def escape_markdown(text: object) -> str:
+    """``text`` shown verbatim inside ``gr.Markdown``: every Markdown, HTML and math-text
+    special character (``* _ ` $ ^ \\ < > | [ ] ...``) becomes an HTML entity, so a class named
+    "Ba$$in", "<b>x</b>" or "_a_" reads as typed. (Components showing user text also set
+    ``latex_delimiters=[]``.)"""
+    return "".join(_MARKDOWN_SPECIAL.get(c, c) for c in str(text))
+
+
+class ProbabilityLabel(gr.Label):
+    """``gr.Label`` that also takes a ready ``LabelData`` (a heading that is not a class: a tie).
+
+    Gradio's own ``Label.postprocess`` always heads the box with the most probable class; with
+    a tie that would be a confident answer the model did not give. Build values with
+    :func:`label_value`.
+    """
+
+    is_template = True  # rendered by the frontend's ordinary Label component
+
+    def postprocess(self, value):  # noqa: D102 (see class docstring)
+        from gradio.components.label import LabelData
+        if isinstance(value, LabelData):
+            return value
+        return super().postprocess(value)
+
+
+#: The heading of a probability box when no class is preferred.
+TIE_HEADING = "no class is preferred (tie)"
+
+
+def label_value(probabilities: dict[str, float], tied: list[str] | None = None):
+    """Value of a :class:`ProbabilityLabel`: the probabilities, headed by the top class, or by
+    :data:`TIE_HEADING` when ``tied`` names two or more classes."""
+    if not tied:
+        return dict(probabilities)
+    from gradio.components.label import LabelConfidence, LabelData
+    ranked = sorted(probabilities.items(), key=lambda kv: -kv[1])
+    return LabelData(label=TIE_HEADING, confidences=[
+        LabelConfidence(label=k, confidence=v) for k, v in ranked])

@@ -3,7 +3,17 @@ what the models meta-trained on Omniglot answer (Prototypical, Matching, Relatio
 
 The drawn support set lives in the browser session's ``gr.State`` (an
 :class:`engine.fewshot.support.SupportSet`, drawings in the order they were added); the panel
-follows the Photos panel's add / load example / clear design.
+follows the Photos panel's add / load example / clear design. Symbol names are NFC-normalised
+and checked against the models' limits when a drawing is added (a name differing from an
+existing one only in case is refused then, not at classification time).
+
+Two browser details shape the events:
+
+* "Add drawing" returns a fresh blank canvas as one of its own outputs (no chained event: a
+  chained reset left the canvas on a "processing" spinner and lost the next strokes);
+* an example query is loaded on the server into ``gr.State`` as well as into the canvas, and
+  "Classify drawing" uses it until the user changes the canvas: the canvas loads its image
+  asynchronously, and a click right after the example used to classify the previous drawing.
 """
 from __future__ import annotations
 
@@ -14,22 +24,30 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from demos.common import UploadEditor, handle_errors, user_image
+from demos.common import (ProbabilityLabel, UploadEditor, escape_markdown, handle_errors,
+                          label_value, notes_markdown, user_image)
 from engine.factory import choose_pipeline, default_model, task_models
-from engine.fewshot.handwriting import DRAWING_LIMITS
+from engine.fewshot.handwriting import DRAWING_LIMITS, DrawingEncoder
 from engine.fewshot.omniglot import preprocess_drawing
-from engine.fewshot.support import SupportSet, read_support_folder
-from engine.inputs.text import TextInputError, clean_text
+from engine.fewshot.support import SupportSet, check_addition, read_support_folder
+from engine.inputs.images import load_image
+from engine.inputs.text import TextInputError, clean_text, normalize_name
 from engine.viz import embedding_figure
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples" / "handwriting"
+#: The bundled query drawings, in the order the example gallery shows them.
+EXAMPLE_QUERIES = sorted((EXAMPLES / "query").glob("*.png"))
 #: Side (pixels) drawings are kept at in the session state.
 DRAWING_SIDE = 128
+#: Side (pixels) of the drawing canvases.
+CANVAS_SIDE = 280
 
 
 def _blank() -> Image.Image:
-    """A white canvas to draw on."""
-    return Image.new("RGB", (280, 280), "white")
+    """A white canvas to draw on (the canvases' first value)."""
+    return Image.new("RGB", (CANVAS_SIDE, CANVAS_SIDE), "white")
+
+
 
 
 def _drawing(value, what: str) -> Image.Image:
@@ -49,29 +67,51 @@ def _drawing(value, what: str) -> Image.Image:
     return img
 
 
-def _summary(support: SupportSet) -> str:
+def _summary(support: SupportSet, notes: list[str] | None = None) -> str:
     if not support.n_images:
-        return "*No drawings yet: add at least one drawing of each of two symbols.*"
-    return "**Support set:** " + ", ".join(
-        f"{name} ({n})" for name, n in zip(support.names, support.counts()))
+        text = "*No drawings yet: add at least one drawing of each of two symbols.*"
+    else:
+        text = "**Support set:** " + ", ".join(
+            f"{escape_markdown(name)} ({n})" for name, n in zip(support.names, support.counts()))
+    if notes:
+        text += "\n\n" + notes_markdown([escape_markdown(n) for n in notes])
+    return text
 
 
-def _view(support: SupportSet):
+def _view(support: SupportSet, notes: list[str] | None = None):
     """(state, gallery, summary): what every support-set event returns."""
-    return support, [(img, name) for img, name in support.items()], _summary(support)
+    return support, [(img, name) for img, name in support.items()], _summary(support, notes)
+
+
+def _symbol_name(label: str | None) -> str:
+    """The typed symbol name, cleaned and NFC-normalised (:func:`normalize_name`)."""
+    try:
+        return normalize_name(clean_text(label, field="symbol name", max_chars=40).text)
+    except TextInputError:
+        raise gr.Error("Type a name for this symbol first (e.g. 'A').") from None
 
 
 @handle_errors
 def add_drawing(drawings: SupportSet | None, label: str, sketch):
-    """Add the sketchpad's drawing to the session's support set under ``label``."""
+    """Add the sketchpad's drawing to the session's support set under ``label``.
+
+    The name is checked first with the models' own limits (at most 20 symbols and 100
+    drawings; a name equal to an existing one up to case, spaces or Unicode form is refused:
+    "A" and "a" are two spellings the models would merge).
+
+    Returns:
+        (support, gallery, summary markdown, a fresh blank canvas).
+
+    Raises:
+        gr.Error: blank name, blank drawing, a duplicate spelling, too many symbols or drawings.
+    """
     drawings = drawings or SupportSet()
-    try:
-        name = clean_text(label, field="symbol name", max_chars=40).text
-    except TextInputError:
-        raise gr.Error("Type a name for this symbol first (e.g. 'A').") from None
-    if drawings.n_images >= DRAWING_LIMITS.max_images:
-        raise gr.Error(f"The support set already has {drawings.n_images} drawings (the limit).")
-    return _view(drawings.add(name, [_drawing(sketch, f"a drawing of '{name}'")]))
+    name = _symbol_name(label)
+    target = check_addition(drawings, name, 1, DRAWING_LIMITS, merge_case=False)
+    image = _drawing(sketch, f"a drawing of '{name}'")
+    notes = [f"Drawing {drawings.n_images + 1} ({target!r}): {r}."
+             for r in DrawingEncoder().remarks(image)]
+    return (*_view(drawings.add(target, [image]), notes), _blank())
 
 
 def clear_drawings(drawings: SupportSet | None = None):
@@ -85,16 +125,45 @@ def load_example(drawings: SupportSet | None = None):
     return _view(read_support_folder(EXAMPLES / "support"))
 
 
+def pick_example(index: int | None):
+    """An example query clicked: (canvas value, its index kept in the session's state)."""
+    if index is None or not 0 <= int(index) < len(EXAMPLE_QUERIES):
+        return gr.update(), None
+    return str(EXAMPLE_QUERIES[int(index)]), int(index)
+
+
+def forget_example():
+    """The user changed the query canvas: classify what it shows from now on."""
+    return None
+
+
 @handle_errors
-def classify(drawings: SupportSet | None, sketch, model: str, maml_steps: float,
-             maml_step_size: float):
+def maml_controls(model: str):
+    """Show the MAML settings and loss plot only for models that adapt their weights."""
+    adapt = choose_pipeline("handwriting", model).pipeline.adapts_weights
+    return gr.update(visible=adapt), gr.update(visible=adapt)
+
+
+@handle_errors
+def classify(drawings: SupportSet | None, sketch, example: int | None, model: str,
+             maml_steps: float, maml_step_size: float):
     """Classify the query drawing with the drawn support set.
 
+    Args:
+        drawings: the session's support set (gr.State).
+        sketch: the query canvas's value.
+        example: index of the example query loaded into the canvas and not changed since
+            (gr.State; None: use the canvas).
+        model: a handwriting model; maml_steps, maml_step_size: used by MAML models only.
+
     Returns:
-        ({label: p}, embedding plot, MAML support loss per step (DataFrame), what the model saw
-         (28x28 image, enlarged), markdown details).
+        ({label: p} or a tie, embedding plot, MAML support loss per step (shown for MAML
+         models only), what the model saw (28x28 input, enlarged), markdown details).
     """
-    query = _drawing(sketch, "the query symbol")
+    if example is not None and 0 <= int(example) < len(EXAMPLE_QUERIES):
+        query = load_image(EXAMPLE_QUERIES[int(example)]).image
+    else:
+        query = _drawing(sketch, "the query symbol")
     choice = choose_pipeline("handwriting", model)
     pipeline = choice.pipeline
     adapt = pipeline.adapts_weights  # the MAML sliders apply
@@ -103,19 +172,26 @@ def classify(drawings: SupportSet | None, sketch, model: str, maml_steps: float,
                       maml_step_size=float(maml_step_size) if adapt else None)
     pred = result.predictions[0]
     fig = embedding_figure(result.support_xy, result.support_labels, result.prototype_xy,
-                           result.query_xy, [result.class_names.index(pred.label)],
-                           result.class_names, title=f"{result.model}: embedding space (PCA)")
+                           result.query_xy,
+                           [-1 if pred.tied else result.class_names.index(pred.label)],
+                           result.class_names,
+                           title=f"Embedding space (PCA): {result.model}",
+                           query_names=["query"])
     losses = pd.DataFrame({"step": list(range(len(result.inner_losses or []))),
                            "support loss": result.inner_losses or []})
     seen = Image.fromarray(((1 - result.query_inputs[0]) * 255).astype(np.uint8)).resize(
         (112, 112), Image.Resampling.NEAREST)
-    notes = [f"**Model:** `{result.model}` ({result.method}) · {result.ms:.0f} ms"]
+    details = f"**Model:** `{result.model}` ({result.method}) · {result.ms:.0f} ms"
+    notes = [*result.notes, *[n.replace("Query image 1", "The query") for n in pred.notes]]
     if result.inner_losses:
         notes.append("MAML support loss per adaptation step: "
                      + " → ".join(f"{v:.3f}" for v in result.inner_losses))
     if choice.note:
         notes.append(choice.note)
-    return pred.probabilities, fig, losses, seen, "\n\n".join(notes)
+    if notes:
+        details += "\n\n" + notes_markdown([escape_markdown(n) for n in notes])
+    return (label_value(pred.probabilities, pred.tied), fig,
+            gr.update(value=losses, visible=adapt), seen, details)
 
 
 def build_panel() -> None:
@@ -123,52 +199,60 @@ def build_panel() -> None:
     gr.Markdown(
         "Models **meta-trained on Omniglot** (handwritten characters of 5 alphabets; the "
         "examples come from alphabets they never saw). Draw a few labelled examples of each "
-        "symbol, then a query. Drawings are processed like Omniglot: dark strokes on white, "
-        "cropped to the ink, centred, 28x28.")
+        "symbol, then a query. Drawings are processed like Omniglot: dark strokes on white "
+        "(light strokes on a dark canvas are inverted), cropped to the ink, centred, 28x28.")
     drawings = gr.State(SupportSet(), time_to_live=3 * 3600)
+    query_example = gr.State(None, time_to_live=3 * 3600)
+    brush = dict(default_size=8, colors=["#000000"], color_mode="fixed")
     with gr.Row():
         with gr.Column():
             label = gr.Textbox(label="Symbol name", placeholder="e.g. A")
             sketch = UploadEditor(_blank(), label="Draw a support example", type="filepath",
-                                  sources=["upload"], height=280, canvas_size=(280, 280),
-                                  brush=gr.Brush(default_size=8, colors=["#000000"],
-                                                 color_mode="fixed"))
+                                  sources=["upload"], height=CANVAS_SIDE,
+                                  canvas_size=(CANVAS_SIDE, CANVAS_SIDE),
+                                  brush=gr.Brush(**brush))
             with gr.Row():
                 add = gr.Button("Add drawing", variant="primary")
                 example = gr.Button("Load example (3 symbols)")
                 clear = gr.Button("Clear")
-            summary = gr.Markdown(_summary(SupportSet()), label="summary")
-            gallery = gr.Gallery(label="Support drawings", columns=8, height=180)
+            summary = gr.Markdown(_summary(SupportSet()), label="summary", latex_delimiters=[])
+            gallery = gr.Gallery(label="Support drawings", columns=8, height=180,
+                                 object_fit="contain", fit_columns=False)
         with gr.Column():
             query = UploadEditor(_blank(), label="Draw the query", type="filepath",
-                                 sources=["upload"], height=280, canvas_size=(280, 280),
-                                 brush=gr.Brush(default_size=8, colors=["#000000"],
-                                                color_mode="fixed"))
-            with gr.Row():
-                model = gr.Dropdown(task_models("handwriting"),
-                                    value=default_model("handwriting"),
-                                    label="Meta-learned model")
-                steps = gr.Slider(0, 20, value=2, step=1, label="MAML steps (MAML models)",
-                                  info="trained with 2 steps of size 0.4")
-                step_size = gr.Number(0.4, label="MAML step size", minimum=0.001, maximum=10)
+                                 sources=["upload"], height=CANVAS_SIDE,
+                                 canvas_size=(CANVAS_SIDE, CANVAS_SIDE), brush=gr.Brush(**brush))
+            examples = gr.Dataset(components=[query], samples=[[str(p)] for p in EXAMPLE_QUERIES],
+                                  label="Example queries", type="index")
+            model = gr.Dropdown(task_models("handwriting"), value=default_model("handwriting"),
+                                label="Meta-learned model")
+            with gr.Row(visible=False) as maml_row:
+                steps = gr.Slider(0, 20, value=2, step=1, label="MAML steps",
+                                  info="adaptation steps on the support set (trained with 2)")
+                step_size = gr.Number(0.4, label="MAML step size", minimum=0.001, maximum=10,
+                                      info="trained with 0.4")
             run = gr.Button("Classify drawing", variant="primary")
-            probs = gr.Label(label="Class probabilities")
-            plot = gr.Plot(label="Embedding space")
+            probs = ProbabilityLabel(label="Class probabilities")
+            plot = gr.Plot(label="Embedding space", show_label=False)
             with gr.Row():
                 losses = gr.LinePlot(x="step", y="support loss", label="MAML support loss",
-                                     height=200)
+                                     height=200, visible=False)
                 seen = gr.Image(label="What the model saw (28x28)", height=140,
                                 interactive=False)
-            details = gr.Markdown(label="details")
-    gr.Examples([[str(p)] for p in sorted((EXAMPLES / "query").glob("*.png"))], inputs=[query],
-                label="Example queries")
+            details = gr.Markdown(label="details", latex_delimiters=[])
     view = [drawings, gallery, summary]
-    # the canvas is cleared only after a successful add: were it an output of add_drawing, an
-    # error would cover it with Gradio's error overlay and swallow the next strokes
-    add.click(add_drawing, [drawings, label, sketch], view, api_name="handwriting_add").success(
-        _blank, None, sketch, api_name=False)
+    add.click(add_drawing, [drawings, label, sketch], [*view, sketch],
+              api_name="handwriting_add", show_progress_on=[gallery, summary])
     example.click(load_example, [drawings], view, api_name="handwriting_load_example")
     clear.click(clear_drawings, [drawings], view, api_name="handwriting_clear")
-    run.click(classify, [drawings, query, model, steps, step_size],
-              [probs, plot, losses, seen, details], api_name="handwriting_classify",
-              concurrency_id="cpu")
+    examples.click(pick_example, [examples], [query, query_example], queue=False,
+                   show_progress="hidden", api_name=False)
+    for event in (query.input, query.upload, query.clear):
+        event(forget_example, None, query_example, queue=False, show_progress="hidden",
+              api_name=False)
+    model.change(maml_controls, [model], [maml_row, losses], queue=False, api_name=False)
+    outputs = [probs, plot, losses, seen, details]
+    # the previous answer goes at once (in the browser), so an error is never shown beside it
+    run.click(None, None, outputs, js="() => [null, null, null, null, '']", api_name=False)
+    run.click(classify, [drawings, query, query_example, model, steps, step_size], outputs,
+              api_name="handwriting_classify", concurrency_id="cpu")

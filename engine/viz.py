@@ -35,20 +35,27 @@ def overlay_heatmap(image: Image.Image, heat: np.ndarray, alpha: float = 0.5,
 
 def embedding_figure(support_xy: np.ndarray, support_labels: list[int], prototype_xy: np.ndarray,
                      query_xy: np.ndarray, query_pred: list[int], class_names: list[str],
-                     title: str = ""):
+                     title: str = "", query_names: list[str] | None = None):
     """Scatter plot of a few-shot episode in 2-D: support points, prototypes, queries.
+
+    Every text is drawn verbatim: class names are the user's and may hold ``$``, ``_``, ``^``
+    or ``\\`` (matplotlib's math text is turned off for them, so "Ba$$in" is not a formula).
+    The legend sits below the axes and the axes keep a margin, so no label is cut off.
 
     Args:
         support_xy: (S, 2) float coordinates; support_labels: S class indices.
         prototype_xy: (N, 2) class prototypes (or class means) in the same space.
-        query_xy: (Q, 2); query_pred: Q predicted class indices.
+        query_xy: (Q, 2); query_pred: Q predicted class indices (-1: no class preferred, a
+            tie: drawn gray).
         class_names: N names.
+        title: the axes title.
+        query_names: Q labels for the queries (default "query 1", "query 2", ...).
 
     Returns:
         A matplotlib ``Figure`` (caller closes it).
     """
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(6, 4.5), dpi=100)
+    fig = Figure(figsize=(6, 5), dpi=100, layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     colors = [f"C{i % 10}" for i in range(len(class_names))]
     for c, name in enumerate(class_names):
@@ -57,19 +64,25 @@ def embedding_figure(support_xy: np.ndarray, support_labels: list[int], prototyp
                    label=f"support: {name}")
         ax.scatter(prototype_xy[c, 0], prototype_xy[c, 1], s=260, marker="*", color=colors[c],
                    edgecolors="black", linewidths=1.0)
+    names = query_names or [f"query {q + 1}" for q in range(len(query_xy))]
     for q, (x, y) in enumerate(query_xy):
-        ax.scatter([x], [y], s=140, marker="X", color=colors[query_pred[q]], edgecolors="black",
+        colour = colors[query_pred[q]] if query_pred[q] >= 0 else "lightgray"
+        ax.scatter([x], [y], s=140, marker="X", color=colour, edgecolors="black",
                    linewidths=1.2)
-        ax.annotate(f"query {q + 1}", (x, y), textcoords="offset points", xytext=(6, 6),
-                    fontsize=9)
+        ax.annotate(names[q], (x, y), textcoords="offset points", xytext=(6, 6), fontsize=9,
+                    parse_math=False, annotation_clip=False)
     ax.scatter([], [], s=200, marker="*", color="gray", edgecolors="black", label="prototype")
     ax.scatter([], [], s=120, marker="X", color="gray", edgecolors="black",
                label="query (colour = prediction)")
+    ax.margins(x=0.2, y=0.15)  # room for the query labels inside the axes
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
-    ax.set_title(title or "Embedding space (PCA of support, prototypes and queries)")
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
+    ax.set_title(title or "Embedding space (PCA of support, prototypes and queries)",
+                 parse_math=False, fontsize=11)
+    legend = ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12),
+                       ncol=2 if len(class_names) + 2 <= 8 else 3, frameon=False)
+    for text in legend.get_texts():
+        text.set_parse_math(False)
     return fig
 
 

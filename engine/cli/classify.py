@@ -1,8 +1,12 @@
 """``python -m engine classify --support DIR --query IMAGE [...] [--method M] [--model NAME]``.
 
-DIR holds one sub-folder per class (ImageFolder layout); each query gives one JSON line. A photo
-backbone runs the few-shot pipeline over frozen features; an Omniglot model (``omniglot-*``)
-runs the handwriting pipeline.
+DIR holds one sub-folder per class (ImageFolder layout; the folder names are the class names,
+NFC-normalised with spaces collapsed, and two folders naming one class up to case, spaces or
+Unicode form are refused); each query gives one JSON line: ``label`` (null when classes are
+tied: ``tied`` lists them), ``probabilities``, ``notes`` (an inverted drawing, a very small
+image, a tie or a close call). A photo backbone runs the few-shot pipeline over frozen
+features; an Omniglot model (``omniglot-*``) runs the handwriting pipeline, all queries of a
+call in one episode.
 """
 from __future__ import annotations
 
@@ -35,8 +39,9 @@ def run(args) -> int:
         pipeline = factory.get_pipeline("fewshot", args.model)
     result = pipeline(support, queries, method=args.method)
     for path, pred in zip(args.query, result.predictions):
-        emit({"query": path, "label": pred.label,
+        emit({"query": path, "label": pred.answer,  # null when classes are tied
               "probabilities": {k: round(v, 6) for k, v in pred.probabilities.items()},
+              "tied": pred.tied, "notes": [*result.notes, *pred.notes],
               "method": result.method, "model": result.model,
               "ms": round(result.ms / len(queries), 1)})  # model call, loading excluded
     return 0

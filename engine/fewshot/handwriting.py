@@ -2,8 +2,8 @@
 pipeline's parts.
 
 Every drawing (support and query) is preprocessed like Omniglot by :class:`DrawingEncoder`
-(:func:`engine.fewshot.omniglot.preprocess_drawing`: dark strokes on a light background,
-cropped to the ink, centred, 28x28). :class:`MetaLearned` holds the classifier of a checkpoint,
+(:func:`engine.fewshot.omniglot.preprocess_drawing`: dark strokes on a light background, a dark
+canvas inverted and the user told so, cropped to the ink, centred, 28x28). :class:`MetaLearned` holds the classifier of a checkpoint,
 loaded once per process by :mod:`engine.factory`, and hands out a deep copy per request (a
 classifier keeps the support set on itself, and MAML adapts its weights). PCA of the model's
 embeddings gives the 2-D picture; MAML models also report the support loss per step.
@@ -18,8 +18,9 @@ from PIL import Image
 
 from engine.errors import UserInputError, unknown_name_message
 from engine.fewshot.methods import FewShotClassifier
-from engine.fewshot.omniglot import SIZE, preprocess_drawing
+from engine.fewshot.omniglot import INVERTED_NOTE, SIZE, drawing_gray, preprocess_drawing
 from engine.fewshot.support import SupportLimits
+from engine.inputs.images import small_image_note
 from engine.models.omniglot import MAX_WAY
 
 #: Support sets of drawings: 2..20 classes (the largest N measured), at most 100 drawings.
@@ -29,8 +30,9 @@ DRAWING_LIMITS = SupportLimits(
     too_few="only one class ({name!r}, {count} example(s)): few-shot classification needs at "
             "least {min} classes",
     too_many="{n} classes given; the handwriting models support at most {max}",
-    duplicate="labels {first_name!r} and {name!r} differ only in case or spaces; use one "
-              "spelling per class",
+    duplicate="labels {first_name!r} and {name!r} differ only in case, spaces or Unicode "
+              "form; use one spelling per class, or names that differ otherwise (e.g. "
+              "'A upper', 'a lower')",
     empty_class="class {name!r} has 0 support examples; each class needs at least 1 (examples "
                 "per class: {counts})",
     no_query="no query image: draw or upload a symbol to classify")
@@ -56,6 +58,12 @@ class DrawingEncoder:
     def picture(self, encoded: torch.Tensor) -> np.ndarray:
         """(B, 1, 28, 28) -> (B, 28, 28) float32 in [0, 1]: what the model saw (ink = 1)."""
         return encoded[:, 0].numpy()
+
+    def remarks(self, image: Image.Image) -> list[str]:
+        """A dark canvas that was inverted; a drawing smaller than the model's 28x28 input."""
+        notes = [INVERTED_NOTE] if drawing_gray(image)[1] else []
+        small = small_image_note(image, None, min_side=SIZE)
+        return notes + ([small] if small else [])
 
 
 class MetaLearned:

@@ -11,8 +11,9 @@ Split by whole alphabets (:data:`SPLITS`):
 * test  (Korean + Tagalog, 57 characters)
 
 Every image, from the dataset or from a user's sketchpad, goes through
-:func:`preprocess_drawing`: ink becomes 1 on a 0 background, the ink's bounding box is padded to a
-square with a margin, the stroke width is normalised, and the result is area-resized to 28x28.
+:func:`preprocess_drawing`: a dark canvas is inverted (:func:`drawing_gray`; no Omniglot image
+is), ink becomes 1 on a 0 background, the ink's bounding box is padded to a square with a
+margin, the stroke width is normalised, and the result is area-resized to 28x28.
 """
 from __future__ import annotations
 
@@ -55,11 +56,36 @@ def cache_dir() -> Path:
     return Path(os.environ.get("OMNIGLOT_CACHE", Path.home() / ".cache" / "vl-demo" / "omniglot"))
 
 
-def preprocess_drawing(image: Image.Image, size: int = SIZE) -> torch.Tensor:
-    """Turn a drawing (dark strokes on a light background) into Omniglot's model input.
+#: What the user is told when a drawing's colours were inverted before use.
+INVERTED_NOTE = "the drawing was inverted (light strokes on a dark background)"
 
-    Transparency (a sketchpad's RGBA layer) is composited onto white first. The ink (gray level
-    below 128) is cropped to its bounding box, padded to a centred square with a 10% margin,
+
+def drawing_gray(image: Image.Image) -> tuple[np.ndarray, bool]:
+    """A drawing as dark strokes on a light background, the way Omniglot draws them.
+
+    A drawing whose canvas is dark (more than half of its pixels have a gray level below 128:
+    light strokes on a dark background, as a tablet's dark mode or chalk on a blackboard draws)
+    is inverted; strokes cover far less than half of any drawing, so the majority colour is the
+    canvas.
+
+    Args:
+        image: PIL image of any mode and size; transparency is composited onto white.
+
+    Returns:
+        ((H, W) uint8 gray levels, dark strokes on a light background; True if inverted).
+    """
+    gray = np.asarray(to_rgb(image).convert("L"), dtype=np.uint8)
+    if (gray < 128).mean() > 0.5:
+        return 255 - gray, True
+    return gray, False
+
+
+def preprocess_drawing(image: Image.Image, size: int = SIZE) -> torch.Tensor:
+    """Turn a drawing into Omniglot's model input.
+
+    The drawing is brought to dark strokes on a light background first (:func:`drawing_gray`:
+    transparency composited onto white, a dark canvas inverted). The ink (gray level below
+    128) is cropped to its bounding box, padded to a centred square with a 10% margin,
     thickened or thinned so the stroke width is :data:`STROKE_FRACTION` of the side, and
     area-averaged down to ``size`` x ``size``.
 
@@ -71,13 +97,14 @@ def preprocess_drawing(image: Image.Image, size: int = SIZE) -> torch.Tensor:
         (1, size, size) float32 in [0, 1], ink = 1, background = 0.
 
     Raises:
-        UserInputError: the image has no dark pixel (a blank drawing).
+        UserInputError: the image has no stroke (a blank drawing, light or dark).
     """
-    gray = np.asarray(to_rgb(image).convert("L"), dtype=np.uint8)
+    gray, inverted = drawing_gray(image)
     ink = gray < 128  # (H, W) bool
     if not ink.any():
+        stroke = "light stroke on its dark canvas" if inverted else "dark stroke"
         raise UserInputError(f"the drawing ({image.size[0]}x{image.size[1]} px) is blank: "
-                         "no dark stroke was found")
+                             f"no {stroke} was found")
     rows, cols = np.nonzero(ink.any(1))[0], np.nonzero(ink.any(0))[0]
     ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     h, w = ink.shape

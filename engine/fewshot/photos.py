@@ -15,6 +15,7 @@ from torch import nn
 from engine.errors import UserInputError, unknown_name_message
 from engine.fewshot.methods import FewShotClassifier, create_method, list_methods, method_class
 from engine.fewshot.support import SupportLimits
+from engine.inputs.images import small_image_note
 from engine.models.preprocess import Preprocess
 
 #: The method used when a call names none.
@@ -25,7 +26,8 @@ PHOTO_LIMITS = SupportLimits(
     too_few="The support set has {n} class(es); add at least {min} classes with a name and "
             "images each.",
     too_many="The support set has {n} classes; at most {max} are supported.",
-    duplicate="Classes {first} and {second} are both named {name!r}; class names must be "
+    duplicate="Classes {first} ({first_name!r}) and {second} are both named {name!r} (up to "
+              "case, spaces and Unicode form); class names must be "
               "different.",
     empty_class="Class {name!r} has 0 images; add 1 to {max_shots}.",
     no_query="Add at least one query image to classify.")
@@ -64,6 +66,11 @@ class BackboneFeatures:
     def picture(self, encoded: torch.Tensor) -> None:
         """Photos are shown as uploaded: no picture of the network's input."""
         return None
+
+    def remarks(self, image: Image.Image) -> list[str]:
+        """A photo under 32 px on a side is upscaled to the network's input: say so."""
+        note = small_image_note(image, None)
+        return [note] if note else []
 
 
 class FrozenFeatureMethods:

@@ -24,7 +24,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -40,6 +40,10 @@ from engine.viz import pca_2d
 MAX_STEPS, MAX_STEP_SIZE = 50, 10.0
 #: Images encoded per forward pass.
 BATCH = 16
+#: Classes whose probabilities are within this of the highest are tied: no class is preferred.
+TIE_TOLERANCE = 1e-4
+#: A top class ahead of the next by less than this (but not tied) is reported as a close call.
+CLOSE_MARGIN = 0.05
 
 
 class InputEncoder(Protocol):
@@ -55,6 +59,10 @@ class InputEncoder(Protocol):
 
     def picture(self, encoded: torch.Tensor) -> np.ndarray | None:
         """What the model saw, as (B, H, W) float32 in [0, 1] images, or None."""
+
+    def remarks(self, image: Image.Image) -> list[str]:
+        """What the user should know about how one image was read (e.g. "the drawing was
+        inverted (...)", "image is very small (...)"): lower-case phrases, no prefix."""
 
 
 class ClassifierSource(Protocol):
@@ -115,10 +123,46 @@ def image_digest(image: Image.Image) -> str:
 
 @dataclass
 class Prediction:
-    """One query's answer: ``label`` and ``probabilities`` (class name -> p, summing to 1)."""
+    """One query's answer.
+
+    Attributes:
+        label: the most probable class (with a tie, the first of ``tied`` in class order: show
+            ``tied`` instead, never this label alone).
+        probabilities: class name -> p, summing to 1.
+        tied: the classes tied for the highest probability (within :data:`TIE_TOLERANCE`) when
+            two or more are, else empty: no class is preferred (MAML with 0 steps, identical
+            prototypes).
+        notes: what the user should know about this answer (a tie, a close call, how the image
+            was read), whole sentences.
+    """
 
     label: str
     probabilities: dict[str, float]
+    tied: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def answer(self) -> str | None:
+        """The label, or None when classes are tied (for JSON: never a label for a tie)."""
+        return None if self.tied else self.label
+
+
+def _prediction(names: list[str], probs: torch.Tensor, remarks: list[str]) -> Prediction:
+    """A :class:`Prediction` from (N,) probabilities, with a tie or a close call named."""
+    p = [float(v) for v in probs]
+    top = max(p)
+    tied = [n for n, v in zip(names, p) if top - v <= TIE_TOLERANCE]
+    notes = list(remarks)
+    if len(tied) > 1:
+        notes.insert(0, f"No class is preferred: {', '.join(map(repr, tied))} are tied at "
+                        f"p = {top:.3f}.")
+    else:
+        order = sorted(range(len(p)), key=lambda i: -p[i])
+        first, second = order[0], order[1]
+        if p[first] - p[second] < CLOSE_MARGIN:
+            notes.insert(0, f"A close call: {names[first]!r} (p = {p[first]:.3f}) is barely "
+                            f"ahead of {names[second]!r} (p = {p[second]:.3f}).")
+    return Prediction(tied[0], dict(zip(names, p)), tied if len(tied) > 1 else [], notes)
 
 
 @dataclass
@@ -137,6 +181,8 @@ class FewShotResult:
             adaptation step and after the last (steps + 1 floats); None for the others.
         query_inputs: drawings: (Q, 28, 28) float32 in [0, 1], what the model saw (ink = 1);
             None for photos.
+        notes: what the user should know about the support images (e.g. "support images 1, 3:
+            the drawing was inverted (...)"); each query's own notes are in its prediction.
     """
 
     predictions: list[Prediction]
@@ -150,6 +196,7 @@ class FewShotResult:
     ms: float
     inner_losses: list[float] | None = None
     query_inputs: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         """A JSON-serialisable dict of every field (arrays as nested lists, 4 decimals)."""
@@ -157,8 +204,10 @@ class FewShotResult:
             return None if x is None else np.round(np.asarray(x, dtype=np.float64), 4).tolist()
         return {"model": self.model, "method": self.method, "ms": round(self.ms, 1),
                 "class_names": list(self.class_names),
-                "predictions": [{"label": p.label, "probabilities": p.probabilities}
+                "predictions": [{"label": p.answer, "probabilities": p.probabilities,
+                                 "tied": p.tied, "notes": p.notes}
                                 for p in self.predictions],
+                "notes": list(self.notes),
                 "support_labels": list(self.support_labels), "support_xy": arr(self.support_xy),
                 "prototype_xy": arr(self.prototype_xy), "query_xy": arr(self.query_xy),
                 "inner_losses": self.inner_losses, "query_inputs": arr(self.query_inputs)}
@@ -287,12 +336,23 @@ class FewShotPipeline:
         protos = class_means(s_feats, labels, len(names))  # (N, D)
         S, Q = len(s_feats), len(q_feats)
         xy = pca_2d(torch.cat([s_feats, q_feats, protos]).numpy())  # (S + Q + N, 2)
-        preds = [Prediction(names[int(p.argmax())], {n: float(v) for n, v in zip(names, p)})
-                 for p in probs]
+        preds = [_prediction(names, p, [f"Query image {i + 1}: {r}."
+                                        for r in self.encoder.remarks(image)])
+                 for i, (p, image) in enumerate(zip(probs, query))]
         return FewShotResult(
             preds, names, xy[:S], list(support.labels), xy[S + Q:], xy[S:S + Q], self.name,
             clf.method_name, ms, list(clf.inner_losses) if clf.adapts_weights else None,
-            self.encoder.picture(q_inputs))
+            self.encoder.picture(q_inputs), self._support_notes(support))
+
+    def _support_notes(self, support: SupportSet) -> list[str]:
+        """The encoder's remarks on the support images, one sentence per remark, images named
+        by number (from 1, in the order added) and class."""
+        by_remark: dict[str, list[str]] = {}
+        for i, (image, name) in enumerate(support.items(), start=1):
+            for remark in self.encoder.remarks(image):
+                by_remark.setdefault(remark, []).append(f"{i} ({name!r})")
+        return [f"Support image{'s' if len(where) > 1 else ''} {', '.join(where)}: {remark}."
+                for remark, where in by_remark.items()]
 
     def clear_cache(self) -> None:
         """Forget every encoded support image (benchmarks time the encoding this way)."""

@@ -22,11 +22,10 @@ from PIL import Image
 from engine.errors import UserInputError
 from engine.inputs.files import image_files
 from engine.inputs.images import DEFAULT_MAX_SIDE, load_image
+from engine.inputs.text import name_key, normalize_name
 
-
-def clean_name(name: object) -> str:
-    """A class name with its spaces collapsed ("  big  cat " -> "big cat"); "" if blank."""
-    return " ".join(str(name or "").split())
+#: A class name as shown: NFC, spaces collapsed ("  big  cat " -> "big cat"); "" if blank.
+clean_name = normalize_name
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ class SupportSet:
     @classmethod
     def from_labels(cls, images: Sequence[Image.Image], labels: Sequence[str],
                     classes: Sequence[str] | None = None) -> "SupportSet":
-        """From one label per image; identical labels (spaces collapsed) form one class.
+        """From one label per image; identical labels (after :func:`clean_name`) form one class.
 
         Args:
             images: S images.
@@ -117,14 +116,19 @@ class SupportSet:
         return [(img, self.names[y]) for img, y in zip(self.images, self.labels)]
 
     def find(self, name: str) -> str | None:
-        """The existing class name equal to ``name`` up to case and spaces, else None."""
-        key = clean_name(name).casefold()
-        return next((n for n in self.names if clean_name(n).casefold() == key), None)
+        """The existing class name equal to ``name`` up to case, spaces and Unicode form
+        (:func:`engine.inputs.text.name_key`), else None."""
+        key = name_key(name)
+        return next((n for n in self.names if name_key(n) == key), None)
 
     def add(self, name: str, images: Sequence[Image.Image]) -> "SupportSet":
-        """A new set with ``images`` added to class ``name`` (created if no class has exactly
-        this name; use :meth:`find` first to merge names differing only in case)."""
-        names = self.names if name in self.names else (*self.names, name)
+        """A new set with ``images`` added to class ``name`` (created if no class has this name
+        after :func:`clean_name`; use :meth:`find` first to merge names differing in case, or
+        :func:`check_addition` to apply a pipeline's limits)."""
+        name = clean_name(name)
+        same = [n for n in self.names if clean_name(n) == name]
+        name = same[0] if same else name
+        names = self.names if same else (*self.names, name)
         label = names.index(name)
         return SupportSet(names, (*self.images, *images), (*self.labels, *[label] * len(images)))
 
@@ -152,7 +156,8 @@ class SupportLimits:
         max_shots: the most images per class (None: no limit).
         max_images: the most images in all (None: no limit).
         too_few, too_many: fewer than ``min_classes`` / more than ``max_classes`` classes.
-        duplicate: two names equal up to case and spaces.
+        duplicate: two names equal up to case, spaces and Unicode form (same
+            :func:`~engine.inputs.text.name_key`).
         empty_class: a class with no image.
         no_query: no query image.
         empty: no image at all, reported before the class count (None: the class count says it).
@@ -180,12 +185,13 @@ def validate_support(support: SupportSet, limits: SupportLimits,
         shots: if given, every class needs at least this many images (K of N-way K-shot).
 
     Returns:
-        N class names, spaces collapsed.
+        N class names after :func:`clean_name` (NFC, spaces collapsed).
 
     Raises:
         UserInputError: naming the class and the counts: no image, too few or too many
-            classes, a blank or duplicate name, a class with no image, fewer than ``shots`` or
-            more than ``max_shots`` images, more than ``max_images`` in all.
+            classes, a blank or duplicate name (equal :func:`~engine.inputs.text.name_key`:
+            case, spaces, NFC/NFD and full-width forms do not count), a class with no image,
+            fewer than ``shots`` or more than ``max_shots`` images, more than ``max_images``.
     """
     names, counts = [clean_name(n) for n in support.names], support.counts()
     fields = {"n": support.n_classes, "min": limits.min_classes, "max": limits.max_classes,
@@ -203,7 +209,7 @@ def validate_support(support: SupportSet, limits: SupportLimits,
         fields.update(name=name, count=count)
         if not name:
             raise UserInputError(f"Class {i} has a blank name; give every class a name.")
-        key = name.casefold()
+        key = name_key(name)
         if key in seen:
             raise UserInputError(limits.duplicate.format(
                 **fields, first=seen[key], second=i, first_name=names[seen[key] - 1]))
@@ -221,6 +227,55 @@ def validate_support(support: SupportSet, limits: SupportLimits,
     return names
 
 
+def check_addition(support: SupportSet, name: str, count: int, limits: SupportLimits, *,
+                   merge_case: bool = True) -> str:
+    """Check, before it is done, that ``count`` images may be added to class ``name``.
+
+    The same limits :func:`validate_support` applies at classification time, applied when a
+    user adds to the set (the app's "Add" buttons), so a set is never built that the classifier
+    will refuse.
+
+    Args:
+        support: the set before the addition.
+        name: the class name typed by the user (non-blank).
+        count: images about to be added (>= 1).
+        limits: the pipeline's limits.
+        merge_case: True: a name equal to an existing class up to case, spaces and Unicode form
+            (same :func:`~engine.inputs.text.name_key`) adds to that class (photos: "cat" and
+            "Cat" are one class). False: only a name equal after :func:`clean_name` (NFC,
+            spaces) does; one differing in case or compatibility form is refused with
+            ``limits.duplicate`` (drawings: "A" and "a" may be meant as two symbols, and the
+            models cannot tell the user which was used).
+
+    Returns:
+        The class name to pass to :meth:`SupportSet.add`: the existing class's own spelling,
+        or ``clean_name(name)`` for a new class.
+
+    Raises:
+        UserInputError: a duplicate name (``merge_case=False``), one class more than
+            ``limits.max_classes``, more than ``max_shots`` images in the class or more than
+            ``max_images`` in all.
+    """
+    clean = clean_name(name)
+    existing = support.find(clean)
+    if existing is not None and not merge_case and clean_name(existing) != clean:
+        first = support.names.index(existing) + 1
+        raise UserInputError(limits.duplicate.format(
+            n=support.n_classes + 1, min=limits.min_classes, max=limits.max_classes,
+            max_shots=limits.max_shots, name=clean, count=count, counts="",
+            first=first, second=support.n_classes + 1, first_name=existing))
+    if existing is None and support.n_classes >= limits.max_classes:
+        raise UserInputError(f"The support set already has {support.n_classes} classes, the "
+                             f"most this model takes; remove one before adding {clean!r}.")
+    have = support.counts()[support.names.index(existing)] if existing is not None else 0
+    if limits.max_shots is not None and have + count > limits.max_shots:
+        raise UserInputError(f"Class {existing or clean!r} would have {have + count} images; "
+                             f"the limit is {limits.max_shots} per class.")
+    if limits.max_images is not None and support.n_images + count > limits.max_images:
+        raise UserInputError(f"The support set already has {support.n_images} images; at most "
+                             f"{limits.max_images} in all.")
+    return existing if existing is not None else clean
+
 def read_support_folder(root: str | Path, max_side: int | None = DEFAULT_MAX_SIDE) -> SupportSet:
     """Load an ImageFolder-layout support set: one sub-folder of images per class, by name.
 
@@ -228,8 +283,11 @@ def read_support_folder(root: str | Path, max_side: int | None = DEFAULT_MAX_SID
         root: the folder; hidden sub-folders and files are skipped.
         max_side: long side in pixels images are downscaled to (see ``load_image``).
 
+    Class names are the folder names after :func:`clean_name` (NFC, spaces collapsed).
+
     Raises:
-        UserInputError: the folder does not exist or has no class sub-folder; a bad image
+        UserInputError: the folder does not exist or has no class sub-folder; two folders
+            name one class (equal up to case, spaces and Unicode form); a bad image
             (``ImageInputError``, naming the file).
     """
     root = Path(root)
@@ -238,6 +296,14 @@ def read_support_folder(root: str | Path, max_side: int | None = DEFAULT_MAX_SID
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
         raise UserInputError(f"support folder {str(root)!r} has no class sub-folders")
+    seen: dict[str, str] = {}
+    for f in folders:  # macOS writes NFD file names; "Cat" and "cat" can both exist on Linux
+        other = seen.setdefault(name_key(f.name), f.name)
+        if other != f.name:
+            raise UserInputError(
+                f"support folders {other!r} and {f.name!r} are one class name (equal up to "
+                f"case, spaces and Unicode form: {ascii(other)} vs {ascii(f.name)}); merge "
+                f"them or rename one")
     return SupportSet.from_classes(
-        (f.name, [load_image(p, max_side=max_side).image for p in image_files(f)])
+        (clean_name(f.name), [load_image(p, max_side=max_side).image for p in image_files(f)])
         for f in folders)

@@ -74,3 +74,29 @@ def clean_text(text: str | None, *, field: str = "text", max_chars: int = MAX_TE
                      f"were used.")
         kept = cut
     return CleanText(kept, truncated, tuple(notes))
+
+
+def normalize_name(name: object) -> str:
+    """The one form of a name a user gives to something (a class, a symbol, a folder).
+
+    Unicode NFC (so "café" typed as ``e`` + combining accent, as macOS file names and some
+    keyboards send it, is the same string as the precomposed "café"), control characters
+    removed, runs of white space collapsed to one space, trimmed: ``"  Café \\t cat "`` ->
+    ``"Café cat"``. Case and compatibility forms (full-width letters) are kept: this is the name
+    shown to the user. Returns "" for None or a blank name.
+    """
+    text = unicodedata.normalize("NFC", "" if name is None else str(name))
+    kept = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C"
+                   or ch in "\t\n\r\u200d\u200c")
+    return _WS.sub(" ", kept).strip()
+
+
+def name_key(name: object) -> str:
+    """Key under which two names are the same class: :func:`normalize_name`, then Unicode
+    NFKC with case folding (the Unicode standard's caseless matching of identifiers, UAX #31).
+
+    "Cat", "cat ", "CAT" and the full-width "Ｃａｔ" share a key; so do "ﬁsh" (ligature) and
+    "fish". Compatibility folding also equates "x²" with "x2": names that close are one class.
+    """
+    return unicodedata.normalize("NFKC", unicodedata.normalize(
+        "NFKC", normalize_name(name)).casefold())

@@ -240,3 +240,26 @@ def label_value(probabilities: dict[str, float], tied: list[str] | None = None):
     ranked = sorted(probabilities.items(), key=lambda kv: -kv[1])
     return LabelData(label=TIE_HEADING, confidences=[
         LabelConfidence(label=k, confidence=v) for k, v in ranked])
+
+
+def clear_outputs_js(components: list) -> str:
+    """JavaScript for a browser-only event that empties ``components`` at once (before the
+    server answers), so an error is never shown beside the previous result.
+
+    Each component gets exactly what its own ``postprocess(None)`` would send (e.g. ``{}`` for
+    a Label: a ``null`` Label keeps showing its old bars when the next value comes). Use as
+    ``button.click(None, None, outputs, js=clear_outputs_js(outputs))`` registered before the
+    handler's own ``click``; a browser-only event needs no server round trip and is never
+    reordered after the handler's answer.
+    """
+    import json
+
+    from gradio.data_classes import GradioModel, GradioRootModel
+
+    values = []
+    for component in components:
+        value = component.postprocess(None)
+        if isinstance(value, (GradioModel, GradioRootModel)):
+            value = value.model_dump()
+        values.append(value)
+    return f"() => {json.dumps(values)}"

@@ -23,8 +23,8 @@ from demos import handwriting
 from PIL import Image
 
 from demos.common import (STATE_IMAGE_SIDE, ProbabilityLabel, UploadFiles, UploadImage,
-                          escape_markdown, file_path, handle_errors, label_value, notes_markdown,
-                          user_image)
+                          clear_outputs_js, escape_markdown, file_path, handle_errors,
+                          label_value, notes_markdown, user_image)
 from engine.factory import choose_pipeline, default_model, task_models
 from engine.fewshot.methods import method_class
 from engine.fewshot.photos import DEFAULT_METHOD, PHOTO_LIMITS, photo_methods
@@ -277,6 +277,6 @@ def _build_photos() -> None:
     clear.click(clear_support, [support], view, api_name="fewshot_clear")
     outputs = [label, table, plot, details]
     # the previous answer goes at once (in the browser), so an error is never shown beside it
-    run.click(None, None, outputs, js="() => [null, null, null, '']", api_name=False)
+    run.click(None, None, outputs, js=clear_outputs_js(outputs), api_name=False)
     run.click(classify, [support, query_files, query_photo, method, backbone], outputs,
               api_name="fewshot_classify", concurrency_id="cpu")

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from demos.common import (ProbabilityLabel, UploadEditor, escape_markdown, handle_errors,
-                          label_value, notes_markdown, user_image)
+from demos.common import (ProbabilityLabel, UploadEditor, clear_outputs_js, escape_markdown,
+                          handle_errors, label_value, notes_markdown, user_image)
 from engine.factory import choose_pipeline, default_model, task_models
 from engine.fewshot.handwriting import DRAWING_LIMITS, DrawingEncoder
 from engine.fewshot.omniglot import preprocess_drawing
@@ -253,6 +253,6 @@ def build_panel() -> None:
     model.change(maml_controls, [model], [maml_row, losses], queue=False, api_name=False)
     outputs = [probs, plot, losses, seen, details]
     # the previous answer goes at once (in the browser), so an error is never shown beside it
-    run.click(None, None, outputs, js="() => [null, null, null, null, '']", api_name=False)
+    run.click(None, None, outputs, js=clear_outputs_js(outputs), api_name=False)
     run.click(classify, [drawings, query, query_example, model, steps, step_size], outputs,
               api_name="handwriting_classify", concurrency_id="cpu")

@@ -104,9 +104,10 @@ def test_fewshot_endpoints_build_use_and_clear_a_support_set(app_url):
     c = Client(app_url, verbose=False)
     gallery, summary, _ = c.predict(api_name="/fewshot_load_example")
     assert len(gallery) == 6 and "2-way 3-shot" in summary
-    _, summary, _ = c.predict("dog", [handle_file(str(EXAMPLES / "grace_hopper.jpg"))], None,
-                              api_name="/fewshot_add_class")
-    assert "3-way" in summary
+    _, summary, _, name, files, photo = c.predict(
+        "dog", [handle_file(str(EXAMPLES / "grace_hopper.jpg"))], None,
+        api_name="/fewshot_add_class")
+    assert "3-way" in summary and (name, files, photo) == ("", None, None)  # ready for the next
     _, summary, _ = c.predict("dog", api_name="/fewshot_remove_class")
     assert "2-way" in summary
     label, table, plot, details = c.predict(
@@ -114,7 +115,9 @@ def test_fewshot_endpoints_build_use_and_clear_a_support_set(app_url):
         handle_file(str(EXAMPLES / "fewshot" / "query" / "coffee_query.jpg")), "protonet",
         "efficientnet_lite0", api_name="/fewshot_classify")
     assert label["label"] == "cat"
-    assert [row[1] for row in table["data"]] == ["cat", "coffee"]
+    assert table["headers"][:3] == ["query", "file", "prediction"]
+    assert [row[1:3] for row in table["data"]] == [["cat_query.jpg", "cat"],
+                                                   ["coffee_query.jpg", "coffee"]]
     assert plot
     gallery, summary, _ = c.predict(api_name="/fewshot_clear")
     assert gallery == [] and "empty" in summary
@@ -155,7 +158,9 @@ def test_every_upload_slot_accepts_odd_but_valid_images(app_url, api, cases_dir,
     for endpoint, index, as_list in upload_slots(api):
         for step in SETUP.get(endpoint, []):
             client.predict(api_name=step)
-        if endpoint in DRAWING_ENDPOINTS and gray.min() >= 128:  # no ink: a blank drawing
+        dark_canvas = (gray < 128).mean() > 0.5  # light strokes on a dark canvas: inverted
+        no_ink = gray.max() < 128 if dark_canvas else gray.min() >= 128
+        if endpoint in DRAWING_ENDPOINTS and no_ink:  # a blank drawing (light or dark)
             with pytest.raises(AppError, match="blank"):
                 call_slot(client, api, endpoint, index, as_list, cases_dir / case)
             continue

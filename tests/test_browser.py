@@ -122,7 +122,7 @@ def test_caption_and_fewshot_tabs_work_in_a_real_browser(sync_playwright_api, ap
         expect(page.get_by_text("2-way 3-shot support set")).to_be_visible(
             timeout=RESULT_TIMEOUT_MS)
         query = _column(page, "2. Query")
-        photo = _block(page, "...or one photo (webcam / upload)", query)
+        photo = _block(page, "+ one more query photo (webcam / upload / paste)", query)
         photo.locator("input[type=file]").set_input_files(
             EXAMPLES / "fewshot" / "query" / "cat_query.jpg")
         expect(photo.locator("img").first).to_be_visible(timeout=30_000)

@@ -302,7 +302,7 @@ def read_support_folder(root: str | Path, max_side: int | None = DEFAULT_MAX_SID
         if other != f.name:
             raise UserInputError(
                 f"support folders {other!r} and {f.name!r} are one class name (equal up to "
-                f"case, spaces and Unicode form: {ascii(other)} vs {ascii(f.name)}); merge "
+                f"case, spaces and Unicode form: {other!a} vs {f.name!a}); merge "
                 f"them or rename one")
     return SupportSet.from_classes(
         (clean_name(f.name), [load_image(p, max_side=max_side).image for p in image_files(f)])

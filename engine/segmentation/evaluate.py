@@ -20,6 +20,7 @@ import numpy as np
 from engine.errors import UserInputError
 from engine.inputs.files import image_files
 from engine.inputs.images import load_image, load_mask
+from engine.inputs.text import name_key, normalize_name
 from engine.segmentation.panet import PANet
 from engine.segmentation.pipeline import SegmentPipeline
 
@@ -27,18 +28,28 @@ from engine.segmentation.pipeline import SegmentPipeline
 def load_pairs(data_dir: str | Path) -> dict[str, list[tuple[Path, Path]]]:
     """{class: [(image path, mask path), ...]} of a dataset folder, sorted.
 
+    Class names are the folder names, NFC-normalised with spaces collapsed
+    (:func:`engine.inputs.text.normalize_name`).
+
     Raises:
-        UserInputError: not a folder, or no class folder with an (image, mask) pair.
+        UserInputError: not a folder, no class folder with an (image, mask) pair, or two
+            folders naming one class (equal up to case, spaces and Unicode form).
     """
     root = Path(data_dir)
     if not root.is_dir():
         raise UserInputError(f"segmentation data folder {str(root)!r} does not exist")
-    out = {}
+    out, folders = {}, {}
     for cls in sorted(p for p in root.iterdir() if p.is_dir()):
         pairs = [(p, p.with_name(f"{p.stem}_mask.png")) for p in image_files(cls)
                  if not p.stem.endswith("_mask") and p.with_name(f"{p.stem}_mask.png").is_file()]
         if pairs:
-            out[cls.name] = pairs
+            other = folders.setdefault(name_key(cls.name), cls.name)
+            if other != cls.name:
+                raise UserInputError(
+                    f"class folders {other!r} and {cls.name!r} are one class name (equal up to "
+                    f"case, spaces and Unicode form: {other!a} vs {cls.name!a}); "
+                    f"merge them or rename one")
+            out[normalize_name(cls.name)] = pairs
     if not out:
         raise UserInputError(f"no <class>/<name>.jpg + <name>_mask.png pairs in {str(root)!r}")
     return out

@@ -3,10 +3,11 @@ pipeline's parts.
 
 Every drawing (support and query) is preprocessed like Omniglot by :class:`DrawingEncoder`
 (:func:`engine.fewshot.omniglot.preprocess_drawing`: dark strokes on a light background, a dark
-canvas inverted and the user told so, cropped to the ink, centred, 28x28). :class:`MetaLearned` holds the classifier of a checkpoint,
-loaded once per process by :mod:`engine.factory`, and hands out a deep copy per request (a
-classifier keeps the support set on itself, and MAML adapts its weights). PCA of the model's
-embeddings gives the 2-D picture; MAML models also report the support loss per step.
+canvas inverted and the user told so, cropped to the ink, centred, 28x28). :class:`MetaLearned`
+holds the classifier of a checkpoint, loaded once per process by :mod:`engine.factory`, and
+hands out a deep copy per request (a classifier keeps the support set on itself, and MAML adapts
+its weights). PCA of the model's embeddings gives the 2-D picture; MAML models also report the
+support loss per step.
 """
 from __future__ import annotations
 

@@ -205,9 +205,16 @@ _MARKDOWN_SPECIAL = {c: f"&#{ord(c)};" for c in "\\`*_{}[]<>#|~$^&"}
 def escape_markdown(text: object) -> str:
     """``text`` shown verbatim inside ``gr.Markdown``: every Markdown, HTML and math-text
     special character (``* _ ` $ ^ \\ < > | [ ] ...``) becomes an HTML entity, so a class named
-    "Ba$$in", "<b>x</b>" or "_a_" reads as typed. (Components showing user text also set
-    ``latex_delimiters=[]``.)"""
-    return "".join(_MARKDOWN_SPECIAL.get(c, c) for c in str(text))
+    "Ba$$in", "<b>x</b>" or "_a_" reads as typed. An underscore between two letters or digits
+    ("symbol_1") is kept: it cannot start or end emphasis (CommonMark). (Components showing
+    user text also set ``latex_delimiters=[]``.)"""
+    text = str(text)
+    out = []
+    for i, c in enumerate(text):
+        inside_word = (c == "_" and 0 < i < len(text) - 1 and text[i - 1].isalnum()
+                       and text[i + 1].isalnum())
+        out.append(c if inside_word else _MARKDOWN_SPECIAL.get(c, c))
+    return "".join(out)
 
 
 class ProbabilityLabel(gr.Label):

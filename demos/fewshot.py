@@ -194,11 +194,11 @@ def classify(support: SupportSet | None, query_files: list | None, query_photo,
     if choice.note:
         notes.append(choice.note)
     result = choice.pipeline(support or SupportSet(), queries, method=method)
-    title = method_class(result.method).title
+    title, short = method_class(result.method).title, method_class(result.method).short_title
     fig = embedding_figure(result.support_xy, result.support_labels, result.prototype_xy,
                            result.query_xy, [-1 if p.tied else result.class_names.index(p.label)
                                              for p in result.predictions],
-                           result.class_names, title=f"Embedding space (PCA): {title}")
+                           result.class_names, title=f"Embedding space (PCA): {short}")
     md = f"**Backbone:** `{result.model}` · **method:** {title} · {result.ms:.0f} ms"
     for i, p in enumerate(result.predictions):  # the pipeline numbers queries; name the files
         notes += [n.replace(f"Query image {i + 1}:", f"Query {i + 1} ('{files[i]}'):")
@@ -244,7 +244,7 @@ def _build_photos() -> None:
                 remove = gr.Button("Remove class")
                 clear = gr.Button("Clear all")
             summary = gr.Markdown(_summary(SupportSet()), label="summary", latex_delimiters=[])
-            gallery = gr.Gallery(label="Support images", columns=6, height=220,
+            gallery = gr.Gallery(label="Support images", columns=5, height=220,
                                  object_fit="contain", fit_columns=False)
         with gr.Column():
             gr.Markdown("### 2. Query")
@@ -260,8 +260,7 @@ def _build_photos() -> None:
             run = gr.Button("Classify", variant="primary")
             label = ProbabilityLabel(label="Query 1: class probabilities")
             table = gr.Dataframe(label="All queries", interactive=False,
-                                 headers=list(TABLE_COLUMNS), latex_delimiters=[],
-                                 wrap=True)
+                                 headers=list(TABLE_COLUMNS), latex_delimiters=[])
             plot = gr.Plot(label="Embedding space", show_label=False)
             details = gr.Markdown(label="details", latex_delimiters=[])
     gr.Examples([[str(p)] for p in sorted((EXAMPLES / "query").glob("*.jpg"))],

@@ -22,7 +22,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pandas as pd
-from PIL import Image
+from PIL import Image, ImageOps
 
 from demos.common import (ProbabilityLabel, UploadEditor, clear_outputs_js, escape_markdown,
                           handle_errors, label_value, notes_markdown, user_image)
@@ -179,8 +179,9 @@ def classify(drawings: SupportSet | None, sketch, example: int | None, model: st
                            query_names=["query"])
     losses = pd.DataFrame({"step": list(range(len(result.inner_losses or []))),
                            "support loss": result.inner_losses or []})
-    seen = Image.fromarray(((1 - result.query_inputs[0]) * 255).astype(np.uint8)).resize(
-        (112, 112), Image.Resampling.NEAREST)
+    seen = ImageOps.expand(  # a white margin: the block's label never covers the drawing
+        Image.fromarray(((1 - result.query_inputs[0]) * 255).astype(np.uint8)).resize(
+            (112, 112), Image.Resampling.NEAREST), border=(8, 28, 8, 8), fill=255)
     details = f"**Model:** `{result.model}` ({result.method}) · {result.ms:.0f} ms"
     notes = [*result.notes, *[n.replace("Query image 1", "The query") for n in pred.notes]]
     if result.inner_losses:
@@ -216,7 +217,7 @@ def build_panel() -> None:
                 example = gr.Button("Load example (3 symbols)")
                 clear = gr.Button("Clear")
             summary = gr.Markdown(_summary(SupportSet()), label="summary", latex_delimiters=[])
-            gallery = gr.Gallery(label="Support drawings", columns=8, height=180,
+            gallery = gr.Gallery(label="Support drawings", columns=5, height=180,
                                  object_fit="contain", fit_columns=False)
         with gr.Column():
             query = UploadEditor(_blank(), label="Draw the query", type="filepath",
@@ -237,7 +238,7 @@ def build_panel() -> None:
             with gr.Row():
                 losses = gr.LinePlot(x="step", y="support loss", label="MAML support loss",
                                      height=200, visible=False)
-                seen = gr.Image(label="What the model saw (28x28)", height=140,
+                seen = gr.Image(label="What the model saw (28x28)", height=180,
                                 interactive=False)
             details = gr.Markdown(label="details", latex_delimiters=[])
     view = [drawings, gallery, summary]

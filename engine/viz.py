@@ -77,8 +77,9 @@ def embedding_figure(support_xy: np.ndarray, support_labels: list[int], prototyp
     ax.margins(x=0.2, y=0.15)  # room for the query labels inside the axes
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
-    ax.set_title(title or "Embedding space (PCA of support, prototypes and queries)",
-                 parse_math=False, fontsize=11)
+    import textwrap
+    ax.set_title(textwrap.fill(title or "Embedding space (PCA of support, prototypes and "
+                               "queries)", 60), parse_math=False, fontsize=11)
     legend = ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12),
                        ncol=2 if len(class_names) + 2 <= 8 else 3, frameon=False)
     for text in legend.get_texts():

@@ -11,8 +11,9 @@ Two browser details shape the events:
 
 * "Add drawing" returns a fresh blank canvas as one of its own outputs (no chained event: a
   chained reset left the canvas on a "processing" spinner and lost the next strokes);
-* an example query is loaded on the server into ``gr.State`` as well as into the canvas, and
-  "Classify drawing" uses it until the user changes the canvas: the canvas loads its image
+* a click on an example query puts its index in a hidden number at once, in the browser (no
+  server round trip that a quick "Classify drawing" could overtake), and "Classify drawing"
+  classifies that example until the canvas changes: the canvas loads the example's image
   asynchronously, and a click right after the example used to classify the previous drawing.
 """
 from __future__ import annotations
@@ -126,15 +127,10 @@ def load_example(drawings: SupportSet | None = None):
 
 
 def pick_example(index: int | None):
-    """An example query clicked: (canvas value, its index kept in the session's state)."""
+    """An example query clicked: its drawing for the query canvas."""
     if index is None or not 0 <= int(index) < len(EXAMPLE_QUERIES):
-        return gr.update(), None
-    return str(EXAMPLE_QUERIES[int(index)]), int(index)
-
-
-def forget_example():
-    """The user changed the query canvas: classify what it shows from now on."""
-    return None
+        return gr.update()
+    return str(EXAMPLE_QUERIES[int(index)])
 
 
 @handle_errors
@@ -145,22 +141,26 @@ def maml_controls(model: str):
 
 
 @handle_errors
-def classify(drawings: SupportSet | None, sketch, example: int | None, model: str,
-             maml_steps: float, maml_step_size: float):
+def classify(drawings: SupportSet | None, sketch, model: str, maml_steps: float,
+             maml_step_size: float, example: float | None = None):
     """Classify the query drawing with the drawn support set.
 
     Args:
         drawings: the session's support set (gr.State).
         sketch: the query canvas's value.
-        example: index of the example query loaded into the canvas and not changed since
-            (gr.State; None: use the canvas).
         model: a handwriting model; maml_steps, maml_step_size: used by MAML models only.
+        example: index (0-based) of a bundled example query to classify instead of the
+            canvas: the one clicked last, until the canvas changed (None: the canvas). API
+            callers may pass it to classify an example by number.
 
     Returns:
         ({label: p} or a tie, embedding plot, MAML support loss per step (shown for MAML
          models only), what the model saw (28x28 input, enlarged), markdown details).
     """
-    if example is not None and 0 <= int(example) < len(EXAMPLE_QUERIES):
+    if example is not None:
+        if not 0 <= int(example) < len(EXAMPLE_QUERIES):
+            raise gr.Error(f"There are {len(EXAMPLE_QUERIES)} example queries; example "
+                           f"{example:g} does not exist.")
         query = load_image(EXAMPLE_QUERIES[int(example)]).image
     else:
         query = _drawing(sketch, "the query symbol")
@@ -203,7 +203,6 @@ def build_panel() -> None:
         "symbol, then a query. Drawings are processed like Omniglot: dark strokes on white "
         "(light strokes on a dark canvas are inverted), cropped to the ink, centred, 28x28.")
     drawings = gr.State(SupportSet(), time_to_live=3 * 3600)
-    query_example = gr.State(None, time_to_live=3 * 3600)
     brush = dict(default_size=8, colors=["#000000"], color_mode="fixed")
     with gr.Row():
         with gr.Column():
@@ -225,6 +224,8 @@ def build_panel() -> None:
                                  canvas_size=(CANVAS_SIDE, CANVAS_SIDE), brush=gr.Brush(**brush))
             examples = gr.Dataset(components=[query], samples=[[str(p)] for p in EXAMPLE_QUERIES],
                                   label="Example queries", type="index")
+            query_example = gr.Number(None, visible=False, precision=0,
+                                      label="example query (0-based; empty: the canvas)")
             model = gr.Dropdown(task_models("handwriting"), value=default_model("handwriting"),
                                 label="Meta-learned model")
             with gr.Row(visible=False) as maml_row:
@@ -246,14 +247,15 @@ def build_panel() -> None:
               api_name="handwriting_add", show_progress_on=[gallery, summary])
     example.click(load_example, [drawings], view, api_name="handwriting_load_example")
     clear.click(clear_drawings, [drawings], view, api_name="handwriting_clear")
-    examples.click(pick_example, [examples], [query, query_example], queue=False,
-                   show_progress="hidden", api_name=False)
-    for event in (query.input, query.upload, query.clear):
-        event(forget_example, None, query_example, queue=False, show_progress="hidden",
-              api_name=False)
+    # the example's index is set in the browser at once; its drawing comes from the server
+    examples.click(None, [examples], [query_example], js="(i) => i", api_name=False)
+    examples.click(pick_example, [examples], [query], queue=False, show_progress="hidden",
+                   api_name=False)
+    for event in (query.input, query.upload, query.clear):  # the user changed the canvas
+        event(None, None, [query_example], js="() => null", api_name=False)
     model.change(maml_controls, [model], [maml_row, losses], queue=False, api_name=False)
     outputs = [probs, plot, losses, seen, details]
     # the previous answer goes at once (in the browser), so an error is never shown beside it
     run.click(None, None, outputs, js=clear_outputs_js(outputs), api_name=False)
-    run.click(classify, [drawings, query, query_example, model, steps, step_size], outputs,
+    run.click(classify, [drawings, query, model, steps, step_size, query_example], outputs,
               api_name="handwriting_classify", concurrency_id="cpu")

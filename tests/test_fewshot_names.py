@@ -205,7 +205,7 @@ def test_handwriting_tab_inverts_and_says_so():
     buf = io.BytesIO()
     dark.save(buf, format="PNG")
     sketch = {"background": buf.getvalue(), "layers": [], "composite": buf.getvalue()}
-    label, _, _, seen, details = hw.classify(support, sketch, None, "omniglot-protonet", 2, 0.4)
+    label, _, _, seen, details = hw.classify(support, sketch, "omniglot-protonet", 2, 0.4)
     assert label["symbol_2"] == max(label.values())
     assert "the drawing was inverted (light strokes on a dark background)" in details
     assert np.asarray(seen.convert("L"))[0, 0] == 255  # shown as the model saw it: dark on white
@@ -248,7 +248,7 @@ def test_maml_with_zero_steps_is_a_tie_never_a_confident_label():
     pred = pipe(support, [query], maml_steps=0).predictions[0]
     assert pred.tied == ["symbol_1", "symbol_2", "symbol_3"] and pred.answer is None
     assert pred.notes[0].startswith("No class is preferred")
-    label, *_ = hw.classify(support, None, 1, "omniglot-maml", 0, 0.4)
+    label, *_ = hw.classify(support, None, "omniglot-maml", 0, 0.4, example=1)
     assert label.label == TIE_HEADING
     assert {c.label: round(c.confidence, 3) for c in label.confidences} == {
         "symbol_1": 0.333, "symbol_2": 0.333, "symbol_3": 0.333}

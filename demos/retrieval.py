@@ -106,11 +106,25 @@ def retrieve(reference, text: str, weight: float = 0.5, top_k: int = 10,
     return items, table, "\n\n".join(md), shown
 
 
-def select_result(shown: list | None, evt: gr.SelectData):
-    """Make the clicked result the new reference image."""
-    if not shown or evt.index is None or not 0 <= evt.index < len(shown):
-        raise gr.Error("Click one of the results to use it as the new reference.")
-    return shown[evt.index]
+def clicked_rank(evt: gr.SelectData) -> int | None:
+    """The rank (1 = best) of the result clicked in the gallery (browser only)."""
+    return None if evt.index is None else int(evt.index) + 1
+
+
+@handle_errors
+def select_result(shown: list | None, rank: float | None):
+    """Make result number ``rank`` (1 = best, as captioned) of this session's last search the
+    new reference image. ``/retrieval_select`` from ``gradio_client`` takes the rank.
+
+    Raises:
+        gr.Error: no search yet in this session, or no result with that rank.
+    """
+    if not shown:
+        raise gr.Error("There are no results to choose from yet: run a search first, then pick "
+                       "one of its results.")
+    if rank is None or not float(rank).is_integer() or not 1 <= int(rank) <= len(shown):
+        raise gr.Error(f"Choose a result by its rank: 1 to {len(shown)} (got {rank}).")
+    return shown[int(rank) - 1]
 
 
 def build() -> None:
@@ -157,4 +171,8 @@ def build() -> None:
                            api_name="retrieval_index_gallery", concurrency_id="cpu")
         default_button.click(use_default_gallery, [session], [session, status],
                              api_name="retrieval_use_default")
-        results.select(select_result, [shown], [reference], api_name="retrieval_select")
+        # the gallery's click gives its rank to a hidden number; the public endpoint takes the
+        # rank, so /retrieval_select can be scripted (a SelectData cannot be sent by a client)
+        rank = gr.Number(visible=False, precision=0, label="Result rank (1 = best)")
+        results.select(clicked_rank, None, rank, api_visibility="private", queue=False).then(
+            select_result, [shown, rank], [reference], api_name="retrieval_select")

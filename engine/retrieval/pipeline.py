@@ -165,12 +165,14 @@ class RetrievalPipeline:
             UserInputError: no usable image (the refused files named), more than
                 :data:`MAX_GALLERY` images, or a zip archive that breaks a guard.
         """
-        files, notes = decode_uploads(list(paths), max_side=GALLERY_SIDE)
+        files, notes = decode_uploads(list(paths), max_side=GALLERY_SIDE,
+                                      max_images=MAX_GALLERY)  # counted before decoding
         if not files:
-            raise UserInputError("No usable image in the upload: " + " ".join(notes))
-        if len(files) > MAX_GALLERY:
-            raise UserInputError(f"{len(files)} images were uploaded; a session gallery holds at "
-                                 f"most {MAX_GALLERY}.")
+            raise UserInputError(" ".join(["No usable image in the upload" + (":" if notes
+                                                                              else "."), *notes]))
+        if len(files) > MAX_GALLERY:  # members without an image suffix that decoded as images
+            raise UserInputError(f"{len(files)} images were uploaded; at most {MAX_GALLERY} can "
+                                 f"be used.")
         index = index_images([(f.name, f.image) for f in files], self.encoder, progress,
                              hashes=[f.sha256 for f in files])
         return UploadedGallery(index, [f.image for f in files], notes)

@@ -319,7 +319,7 @@ def test_an_empty_zip_says_so_in_one_sentence(tmp_path):
     ("cat.jpg", False), ("photos/cat.jpg", False), ("._cat.jpg", True), (".DS_Store", True),
     ("__MACOSX/photos/._cat.jpg", True), ("__MACOSX/cat.jpg", True), ("Thumbs.db", True),
     ("THUMBS.DB", True), ("photos\\desktop.ini", True), (".hidden/cat.jpg", True),
-    ("my.photos/cat.jpg", False),
+    ("my.photos/cat.jpg", False), ("../../outside/cat.jpg", False), ("./cat.jpg", False),
 ])
 def test_one_rule_names_the_metadata_to_skip(name, skipped):
     assert is_skipped(name) is skipped

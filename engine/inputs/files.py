@@ -55,7 +55,8 @@ def is_skipped(relative: str | PurePosixPath) -> bool:
         in :data:`OS_METADATA_NAMES` (``__MACOSX``, ``Thumbs.db``, ...).
     """
     parts = PurePosixPath(str(relative).replace("\\", "/")).parts
-    return any(p.startswith(".") or p.casefold() in OS_METADATA_NAMES for p in parts)
+    return any((p.startswith(".") and p not in (".", ".."))  # "../x.jpg" is a path, not hidden
+               or p.casefold() in OS_METADATA_NAMES for p in parts)
 
 
 def image_files(folder: str | Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[Path]:

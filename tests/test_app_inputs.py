@@ -98,7 +98,7 @@ def test_retrieval_select_takes_a_rank_and_needs_a_search_first(app_url):
     client = _client(app_url)
     with pytest.raises(AppError, match="run a search first"):
         client.predict(1, api_name="/retrieval_select")
-    gallery, table, _, *_ = client.predict(handle_file(str(EXAMPLES / "cat.jpg")),
+    gallery, *_ = client.predict(handle_file(str(EXAMPLES / "cat.jpg")),
                                            "in black and white", 0.5, 5, "efficientnet_lite0",
                                            api_name="/retrieve")
     chosen = client.predict(2, api_name="/retrieval_select")

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from engine.cli import add_model_option, emit, pipeline_for
 
-
 #: Lossless formats the query's mask may be written in, by --out suffix (JPEG would blur 0/255).
 MASK_FORMATS = {".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
 

@@ -76,8 +76,13 @@ class OfflineEditor:
             loc = self.localiser(image, None)
             notes.append(f"Background = everything but the main object ({loc.classes[0]}).")
             return ~loc.mask
-        phrase = self.object_phrase(command.target, notes)
-        loc = self.localiser(image, phrase)
+        read: list[str] = []
+        phrase = self.object_phrase(command.target, read)
+        try:
+            loc = self.localiser(image, phrase)
+        except UserInputError as exc:  # say how an emoji was read, then why it was refused
+            raise UserInputError(" ".join(read + [str(exc)])) from None
+        notes.extend(read)
         notes.append(f"\"{phrase}\" matched ImageNet classes {', '.join(loc.classes[:3])}"
                      f" (similarity {loc.similarity:.2f}; image probability "
                      f"{loc.probability:.2f}).")

@@ -75,14 +75,15 @@ def canvas_print(value) -> tuple | None:
     return loaded.image.size, np.asarray(small, np.float32), paint.astype(np.float32)
 
 
-def same_canvas(a: tuple | None, b: tuple | None, paint: bool = True) -> bool:
-    """Whether two fingerprints (:func:`canvas_print`) show the same image (mean gray
-    difference < 4 of 255) and, if ``paint``, the same painted region (< 1 % differs)."""
+def same_canvas(a: tuple | None, b: tuple | None) -> bool:
+    """Whether two fingerprints (:func:`canvas_print`) show the same image (same size, mean
+    gray difference < 4 of 255) painted the same (< 1 % of the painted fraction differs); two
+    empty canvases (None) are the same."""
     if a is None or b is None:
         return a is None and b is None
     if a[0] != b[0] or float(np.abs(a[1] - b[1]).mean()) >= 4.0:
         return False
-    return not paint or float(np.abs(a[2] - b[2]).mean()) < 0.01
+    return float(np.abs(a[2] - b[2]).mean()) < 0.01
 
 
 def load_mask_example(index: int, editor, caption: str):

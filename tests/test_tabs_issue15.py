@@ -214,3 +214,32 @@ def test_unknown_words_keep_real_words_split_into_pieces(retrieve):
     assert encoder.unknown_words(["espresso", "teapot", "dog", "people"]) == []
     assert encoder.unknown_words(["asdf", "dog", "qwerty", "猫"]) == ["asdf", "qwerty", "猫"]
     assert np.isfinite(encoder.embed_text("asdf qwerty")[0]).all()
+
+
+# --- 13: Caption + mask examples clicked right before the action (the handler's side) ----------
+
+def test_an_action_sent_before_the_example_arrived_edits_the_example(tmp_path):
+    from demos.edit import MASK_EXAMPLES, load_mask_example, mask_example_value, shown_example
+    coffee = mask_example_value(2)  # what the canvas shows when the astronaut example is clicked
+    value, caption, mode, state = load_mask_example(0, coffee, "green")
+    assert value == mask_example_value(0) and caption == "nothing" == MASK_EXAMPLES[0][2]
+    # the canvas and caption box had not received the example: they sent the coffee photo
+    assert shown_example(coffee, "green", state) == (mask_example_value(0), "nothing")
+    # same photo, another painted region: the helmet example clicked on the shuttle one
+    _, _, _, state = load_mask_example(1, mask_example_value(0), "nothing")
+    assert shown_example(mask_example_value(0), "nothing", state) == (mask_example_value(1),
+                                                                      "gold")
+    # an empty canvas (nothing uploaded yet)
+    _, _, _, state = load_mask_example(2, None, "blue")
+    assert shown_example(None, "blue", state) == (mask_example_value(2), "green")
+
+
+def test_what_the_user_put_in_the_canvas_or_typed_after_an_example_is_kept(tmp_path):
+    from demos.edit import caption_typed, load_mask_example, mask_example_value, shown_example
+    _, _, _, state = load_mask_example(0, mask_example_value(2), "green")
+    loaded = mask_example_value(0)  # the canvas drew the example: used as sent
+    assert shown_example(loaded, "nothing", state) == (loaded, "nothing")
+    own = {"background": str(EXAMPLES / "cat.jpg"), "layers": [], "composite": None}
+    assert shown_example(own, "nothing", state)[0] == own  # the user's own upload
+    assert shown_example(loaded, "green", caption_typed(state)) == (loaded, "green")  # typed
+    assert shown_example(own, "red", None) == (own, "red")  # no example clicked

@@ -352,3 +352,24 @@ def require_rgb(image: object, what: str = "image") -> Image.Image:
         raise ValueError(f"{what} must be an RGB PIL image, got {mode!r} "
                          "(load it with engine.inputs.images.load_image)")
     return image
+
+
+#: Images smaller than this (pixels) on a side get a note: too few pixels to show anything.
+SMALL_IMAGE_SIDE = 32
+
+
+def small_image_note(image: Image.Image, what: str = "image") -> str | None:
+    """A note for an image too small to mean anything (under :data:`SMALL_IMAGE_SIDE` pixels on
+    a side; the models upsample it to 224 px and answer anyway), else None.
+
+    Args:
+        image: the image as loaded (``load_image`` never upsamples, so this is its size).
+        what: how to name it ("image", "reference image").
+
+    Returns:
+        "The image is very small (1×1 px); the answer may not mean anything." or None.
+    """
+    W, H = image.size
+    if min(W, H) >= SMALL_IMAGE_SIDE:
+        return None
+    return f"The {what} is very small ({W}×{H} px); the answer may not mean anything."

@@ -1,0 +1,425 @@
+"""A vectorised numpy ray caster that draws scenes the way CLEVR's Blender renders look.
+
+One primary ray per sub-pixel (``supersample`` x ``supersample`` per pixel, averaged: anti-
+aliasing) finds the nearest of the ground plane and the objects (analytic ray-sphere, ray-
+cylinder and ray-box intersections; cubes and cylinders get the rounded normals of CLEVR's
+bevelled "SmoothCube" / "SmoothCylinder" meshes). Shading, in linear light then sRGB gamma:
+
+* key light: a disc light; every sub-pixel of a pixel sends its shadow ray to a different
+  point of the disc, so shadows have soft (stratified) penumbrae; inverse-square fall-off;
+* fill and back (rim) lights: directional, no shadows; a sky term with ambient occlusion of
+  the ground near each object (analytic sphere occlusion, Quilez 2006);
+* rubber: Lambert + a weak broad highlight; metal: dark diffuse, Blinn-Phong highlights tinted
+  by the object's colour (Blinn, 1977) and a colour-tinted reflection of the environment
+  (sky above the horizon, ground below).
+
+Nothing random happens here: the same scene gives the same pixels. Per-object masks come from
+the same primary rays (a pixel belongs to the surface that covers most of its sub-pixels), so
+occlusion is handled and every mask pixel shows its object.
+
+    >>> from engine.scenes.render import render
+    >>> r = render(scene, size=128)
+    >>> r.image.shape, r.masks.shape, r.boxes.shape     # (128, 128, 3) uint8, (K, 128, 128), (K, 4)
+
+Speed: about 100 scenes/s at 128x128 with 2x2 supersampling on one core (see
+``benchmarks/scenes.py``).
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.scenes.scene import Camera, Lighting, Scene, SceneObject
+
+EPS = 1e-3
+#: Linear albedo of the ground (CLEVR's grey floor).
+GROUND_ALBEDO = 0.4
+#: Bevel radius of cubes and cylinders, as a fraction of their half-size.
+BEVEL = 0.14
+_F = np.float32
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """What :func:`render` returns.
+
+    Attributes:
+        image: (H, W, 3) uint8 sRGB.
+        ids: (H, W) int16: index of the object each pixel shows, -1 for the ground.
+        masks: (K, H, W) bool: visible pixels of each object (``ids == k``), K = len(scene).
+        boxes: (K, 4) int32 ``(x0, y0, x1, y1)`` of each mask, exclusive upper bounds, in
+            pixels; ``(0, 0, 0, 0)`` for an object with no visible pixel.
+        centers: (K, 2) float32 ``(col, row)``: each object's 3-D centre projected (pixels).
+    """
+
+    image: np.ndarray
+    ids: np.ndarray
+    masks: np.ndarray
+    boxes: np.ndarray
+    centers: np.ndarray
+
+    @property
+    def pixel_counts(self) -> np.ndarray:
+        """(K,) int: visible pixels of each object."""
+        return self.masks.reshape(len(self.masks), -1).sum(1)
+
+
+def _size(size: int | tuple[int, int]) -> tuple[int, int]:
+    h, w = (size, size) if isinstance(size, (int, np.integer)) else size
+    if int(h) < 8 or int(w) < 8 or int(h) > 4096 or int(w) > 4096:
+        raise ValueError(f"image size must be 8..4096 pixels, got {size!r}")
+    return int(h), int(w)
+
+
+@functools.lru_cache(maxsize=16)
+def _rays(camera: Camera, height: int, width: int) -> np.ndarray:
+    """(3, height * width) float32 unit ray directions (cached per camera and size)."""
+    d = np.ascontiguousarray(camera.ray_directions(height, width).astype(_F).reshape(-1, 3).T)
+    d.setflags(write=False)
+    return d
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot product of (3, N) arrays (or a (3,) / (3, 1) vector): (N,)."""
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def _unit(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(3, N) unit vectors and (N,) lengths."""
+    n = np.sqrt(_dot(a, a))
+    return a / np.maximum(n, 1e-12), n
+
+
+# --- geometry --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Body:
+    """An object's geometry, ready for ray tests. Vectors are (3, N) arrays (x, y, z rows)."""
+
+    shape: str
+    c: np.ndarray     # (3, 1) centre
+    r: float          # radius (sphere, cylinder) or half-side (cube)
+    h: float          # half height
+    cos: float
+    sin: float
+
+    @classmethod
+    def of(cls, obj: SceneObject) -> _Body:
+        a = np.deg2rad(obj.rotation)
+        r = obj.half_height if obj.shape == "cube" else obj.radius
+        return cls(obj.shape, obj.center.astype(_F).reshape(3, 1), r, obj.half_height,
+                   float(np.cos(a)), float(np.sin(a)))
+
+    @property
+    def bound(self) -> float:
+        """Radius of a sphere around the centre holding the object."""
+        e = self.r * (np.sqrt(2) if self.shape == "cube" else 1.0)
+        return float(np.sqrt(2 * e * e + self.h * self.h))
+
+    def corners(self, grow: float = 0.0) -> np.ndarray:
+        """(8, 3) corners of an axis-aligned box holding the object (grown sideways)."""
+        e = self.r * (np.sqrt(2) if self.shape == "cube" else 1.0) + grow
+        xs, ys, zs = np.meshgrid([-e, e], [-e, e], [-self.h, self.h], indexing="ij")
+        return self.c[:, 0] + np.stack([xs.ravel(), ys.ravel(), zs.ravel()], -1)
+
+    def _local(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rotate world x, y into the object's frame (about z by -rotation)."""
+        return self.cos * x + self.sin * y, -self.sin * x + self.cos * y
+
+    def intersect(self, o: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """Distance along each ray to the first hit beyond EPS, ``inf`` for a miss.
+
+        Args:
+            o: (3, 1) or (3, N) float32 origins. d: (3, N) float32 unit directions.
+
+        Returns:
+            (N,) float32.
+        """
+        oc = o - self.c
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if self.shape == "sphere":
+                b = _dot(oc, d)
+                disc = b * b - (_dot(oc, oc) - self.r * self.r)
+                t = -b - np.sqrt(np.maximum(disc, 0))
+                return np.where((disc >= 0) & (t > EPS), t, np.inf).astype(_F)
+            if self.shape == "cylinder":
+                ox, oy, oz = oc
+                dx, dy, dz = d
+                a = dx * dx + dy * dy
+                b = ox * dx + oy * dy
+                disc = b * b - a * (ox * ox + oy * oy - self.r * self.r)
+                ts = (-b - np.sqrt(np.maximum(disc, 0))) / a
+                side = (disc >= 0) & (ts > EPS) & (np.abs(oz + ts * dz) <= self.h)
+                tt = (self.h - oz) / dz
+                px, py = ox + tt * dx, oy + tt * dy
+                top = (tt > EPS) & (px * px + py * py <= self.r * self.r)
+                return np.minimum(np.where(side, ts, np.inf), np.where(top, tt, np.inf)).astype(_F)
+            ox, oy = self._local(oc[0], oc[1])
+            dx, dy = self._local(d[0], d[1])
+            tmin = np.full(d.shape[1], -np.inf, _F)
+            tmax = np.full(d.shape[1], np.inf, _F)
+            for oa, da in ((ox, dx), (oy, dy), (oc[2], d[2])):
+                inv = 1.0 / np.where(np.abs(da) < 1e-9, 1e-9, da)
+                t1, t2 = (-self.r - oa) * inv, (self.r - oa) * inv
+                tmin = np.maximum(tmin, np.minimum(t1, t2))
+                tmax = np.minimum(tmax, np.maximum(t1, t2))
+            return np.where((tmax >= tmin) & (tmin > EPS), tmin, np.inf).astype(_F)
+
+    def normal(self, p: np.ndarray) -> np.ndarray:
+        """(3, N) unit normals at surface points ``p`` (3, N), bevelled edges rounded."""
+        q = p - self.c
+        if self.shape == "sphere":
+            return q / self.r
+        b = BEVEL * self.r
+        if self.shape == "cylinder":
+            rho = np.sqrt(q[0] ** 2 + q[1] ** 2) + 1e-9
+            qr = np.maximum(rho - (self.r - b), 0) / rho
+            n = np.stack([q[0] * qr, q[1] * qr, np.maximum(q[2] - (self.h - b), 0)])
+        else:
+            lx, ly = self._local(q[0], q[1])
+            lim = self.r - b
+            nx, ny = lx - np.clip(lx, -lim, lim), ly - np.clip(ly, -lim, lim)
+            n = np.stack([self.cos * nx - self.sin * ny, self.sin * nx + self.cos * ny,
+                          q[2] - np.clip(q[2], -lim, lim)])
+        return _unit(n)[0]
+
+
+def _rect(points: np.ndarray, camera: Camera, h: int, w: int) -> tuple[int, int, int, int] | None:
+    """Pixel rectangle ``(r0, r1, c0, c1)`` holding the projection of ``points`` (N, 3)."""
+    uv, z = camera.project(points, h, w)
+    if (z <= 1e-3).any():
+        return 0, h, 0, w
+    c0, r0 = np.floor(uv.min(0)).astype(int) - 1
+    c1, r1 = np.ceil(uv.max(0)).astype(int) + 1
+    r0, c0, r1, c1 = max(r0, 0), max(c0, 0), min(r1, h), min(c1, w)
+    return None if r0 >= r1 or c0 >= c1 else (r0, r1, c0, c1)
+
+
+def _flat(rect: tuple[int, int, int, int], w: int) -> np.ndarray:
+    r0, r1, c0, c1 = rect
+    return (np.arange(r0, r1)[:, None] * w + np.arange(c0, c1)[None, :]).ravel()
+
+
+def _primary(scene: Scene, bodies: list[_Body], h: int, w: int) -> tuple[np.ndarray, np.ndarray,
+                                                                         np.ndarray]:
+    """Nearest hit of every ray: ``(t (N,), ids (N,) int16, dirs (3, N))``, N = h * w."""
+    d = _rays(scene.camera, h, w)
+    o = np.asarray(scene.camera.position, _F).reshape(3, 1)
+    with np.errstate(divide="ignore"):
+        t = np.where(d[2] < -1e-6, -o[2] / d[2], np.inf).astype(_F)
+    ids = np.full(h * w, -1, np.int16)
+    for k, body in enumerate(bodies):
+        rect = _rect(body.corners(), scene.camera, h, w)
+        if rect is None:
+            continue
+        idx = _flat(rect, w)
+        tk = body.intersect(o, d[:, idx])
+        closer = tk < t[idx]
+        t[idx[closer]] = tk[closer]
+        ids[idx[closer]] = k
+    return t, ids, d
+
+
+def object_ids(scene: Scene, size: int | tuple[int, int] = 128) -> np.ndarray:
+    """(H, W) int16 index of the object each pixel centre shows (-1: ground), no shading.
+
+    The cheap pass the sampler uses to check that every object is visible.
+    """
+    h, w = _size(size)
+    bodies = [_Body.of(o) for o in scene.objects]
+    return _primary(scene, bodies, h, w)[1].reshape(h, w)
+
+
+# --- shading ---------------------------------------------------------------------------------
+
+def _light_samples(lighting: Lighting, s: int) -> np.ndarray:
+    """(3, s * s) points on the key light's disc, one per sub-pixel position (stratified)."""
+    p = np.asarray(lighting.key_position, np.float64)
+    n = p / np.linalg.norm(p)
+    u = np.cross(n, [0.0, 0.0, 1.0])
+    u /= np.linalg.norm(u)
+    v = np.cross(n, u)
+    g = (np.arange(s) + 0.5) / s * 2 - 1 if s > 1 else np.zeros(1)
+    a, b = np.meshgrid(g, g, indexing="ij")
+    a, b = a.ravel() * 0.8, b.ravel() * 0.8
+    return (p + lighting.key_radius * (a[:, None] * u + b[:, None] * v)).T.astype(_F)
+
+
+#: Rays that miss everything are shaded as ground this far away (the floor's far edge).
+FAR = 200.0
+
+
+def _shadow(p: np.ndarray, nrm: np.ndarray, ids: np.ndarray, light: np.ndarray,
+            light_box: tuple[np.ndarray, np.ndarray], bodies: list[_Body], camera: Camera,
+            h: int, w: int) -> np.ndarray:
+    """(N,) float32: 1 where each sub-pixel's point of the key light is seen, else 0.
+
+    Args:
+        p, nrm: (3, N) surface points and normals of the N = h * w sub-pixels.
+        ids: (N,) object id of each point (-1 ground); an object does not shadow itself
+            (on a convex object that is the ``n.l < 0`` side, dark anyway).
+        light: (3, N) the light point each sub-pixel looks at; ``light_box`` (lo, hi) bounds.
+    """
+    lit = np.ones(h * w, _F)
+    dirs, dist = _unit(light - p)
+    origin = p + nrm * 2e-3
+    lo, hi = light_box
+    for k, body in enumerate(bodies):
+        corners = body.corners()
+        ground = []  # the shadow volume's footprint: corners projected from the light's corners
+        for lp in (lo, hi, np.array([lo[0], hi[1], lo[2]]), np.array([hi[0], lo[1], hi[2]])):
+            s = lp[2] / np.maximum(lp[2] - corners[:, 2], 1e-3)
+            ground.append(lp + (corners - lp) * s[:, None])
+        rect = _rect(np.concatenate([corners] + ground), camera, h, w)
+        if rect is None:
+            continue
+        sel = _flat(rect, w)
+        sel = sel[ids[sel] != k]
+        t = body.intersect(origin[:, sel], dirs[:, sel])
+        lit[sel[t < dist[sel]]] = 0.0
+    return lit
+
+
+def _ground_occlusion(p: np.ndarray, ids: np.ndarray, bodies: list[_Body], camera: Camera,
+                      h: int, w: int) -> np.ndarray:
+    """(N,) float32 in [0, 1]: sky light reaching ground points (3, N) past the objects, each
+    taken as a sphere of its size (analytic sphere occlusion, counted within 3 radii)."""
+    vis = np.ones(h * w, _F)
+    for body in bodies:
+        rad = max(body.r, body.h)
+        corners = body.corners(grow=3 * rad)
+        corners[:, 2] = 0
+        rect = _rect(corners, camera, h, w)
+        if rect is None:
+            continue
+        sel = _flat(rect, w)
+        sel = sel[ids[sel] < 0]
+        dx, dy = body.c[0] - p[0, sel], body.c[1] - p[1, sel]
+        cz = body.c[2, 0]
+        d2 = dx * dx + dy * dy + cz * cz
+        occ = np.minimum(rad * rad * cz / (d2 * np.sqrt(d2)), 1)
+        vis[sel] *= 1 - 0.8 * occ
+    return vis
+
+
+def _environment(r: np.ndarray, lighting: Lighting) -> np.ndarray:
+    """(M,) radiance seen along reflected directions ``r`` (3, M): the grey ground below the
+    horizon, a brighter sky above it (the reflection metal objects show)."""
+    up = r[2]
+    sky = lighting.ambient * (1.6 + 3.0 * np.clip(up, 0, 1))
+    ground = GROUND_ALBEDO * (0.55 * lighting.key_intensity + lighting.ambient) * \
+        (1 - 0.5 * np.clip(-up, 0, 1))
+    return np.where(up > 0, sky, ground).astype(_F)
+
+
+def _shade(scene: Scene, bodies: list[_Body], t: np.ndarray, ids: np.ndarray, d: np.ndarray,
+           h: int, w: int, s: int) -> np.ndarray:
+    """(3, h * w) float32 linear radiance of every sub-pixel."""
+    lighting, cam = scene.lighting, scene.camera
+    o = np.asarray(cam.position, _F).reshape(3, 1)
+    p = o + d * np.minimum(t, FAR)
+    nrm = np.zeros_like(p)
+    nrm[2] = 1.0
+    obj = np.nonzero(ids >= 0)[0]
+    oid = ids[obj]
+    for k, body in enumerate(bodies):
+        sel = obj[oid == k]
+        if len(sel):
+            nrm[:, sel] = body.normal(p[:, sel])
+    # key light: each sub-pixel position of a pixel sees its own point of the disc light
+    samples = _light_samples(lighting, s)
+    light = np.tile(samples.reshape(3, s, 1, s), (1, h // s, w // s, 1)).reshape(3, -1)
+    l, dist = _unit(light - p)
+    key = (lighting.key_intensity * float(_dot(samples, samples).mean())) / (dist * dist)
+    key *= _shadow(p, nrm, ids, light, (samples.min(1), samples.max(1)), bodies, cam, h, w)
+    fill_dir = np.asarray(lighting.fill_direction, _F)
+    back_dir = np.asarray(lighting.back_direction, _F)
+    # the ground: normal up, grey, matte
+    ground = key * np.maximum(l[2], 0) + (
+        lighting.fill_intensity * max(fill_dir[2], 0) + lighting.back_intensity *
+        max(back_dir[2], 0) + lighting.ambient * _ground_occlusion(p, ids, bodies, cam, h, w))
+    rgb = np.empty((3, h * w), _F)
+    rgb[:] = GROUND_ALBEDO * ground
+    if not len(obj):
+        return rgb
+    # the objects
+    n, v, lo, ko = nrm[:, obj], -d[:, obj], l[:, obj], key[obj]
+    albedo = np.empty((3, len(obj)), _F)
+    metal = np.empty(len(obj), bool)
+    for k, ob in enumerate(scene.objects):
+        albedo[:, oid == k] = _to_linear(np.asarray(ob.rgb, _F) / 255.0)[:, None]
+        metal[oid == k] = ob.material == "metal"
+    diffuse = ko * np.maximum(_dot(n, lo), 0) + \
+        lighting.fill_intensity * np.maximum(_dot(n, fill_dir), 0) + \
+        lighting.back_intensity * np.maximum(_dot(n, back_dir), 0) + \
+        lighting.ambient * (0.75 + 0.25 * n[2])
+    ndh = np.maximum(_dot(n, _unit(lo + v)[0]), 0)
+    # rubber: matte with a weak, broad sheen
+    rubber_rgb = albedo * diffuse + 0.06 * ko * ndh ** 12
+    # metal: dark diffuse + highlight and environment reflection tinted by the colour
+    ndv = np.maximum(_dot(n, v), 0)
+    env = _environment(2 * ndv * n - v, lighting) * (0.6 + 0.4 * (1 - ndv) ** 5)
+    spec = ko * (2.2 * ndh ** 90 + 0.35 * ndh ** 12)
+    tint = albedo ** 0.6  # a metal reflects light tinted by its colour
+    metal_rgb = tint * (0.15 * diffuse + env) + (0.3 + 0.7 * tint) * spec
+    rgb[:, obj] = np.where(metal, metal_rgb, rubber_rgb)
+    return rgb
+
+
+def _to_linear(x: np.ndarray) -> np.ndarray:
+    """sRGB values in [0, 1] -> linear light (the CLEVR RGB values are read as sRGB, so a
+    fully lit matte surface shows about its listed colour)."""
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(_F)
+
+
+def _to_srgb(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0, 1)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+
+
+def render(scene: Scene, size: int | tuple[int, int] = 128, supersample: int = 2) -> Rendering:
+    """Draw ``scene`` with its camera and lights.
+
+    Args:
+        scene: the scene (its ``camera`` and ``lighting`` are used as they are; jitter them
+            with ``Camera.jittered`` / ``Lighting.jittered``).
+        size: ``S`` (square) or ``(H, W)`` in pixels, 8..4096.
+        supersample: sub-pixels per pixel side (1: none; 2: 2x2 anti-aliasing and 4-sample
+            soft shadows, the default).
+
+    Returns:
+        :class:`Rendering` (image, ids, masks, boxes, projected centres).
+
+    Raises:
+        ValueError: a size or supersampling factor out of range.
+    """
+    h, w = _size(size)
+    s = int(supersample)
+    if not 1 <= s <= 4:
+        raise ValueError(f"supersample must be 1..4, got {supersample!r}")
+    bodies = [_Body.of(o) for o in scene.objects]
+    t, sub_ids, d = _primary(scene, bodies, h * s, w * s)
+    rgb = _shade(scene, bodies, t, sub_ids, d, h * s, w * s, s)
+    rgb = rgb.reshape(3, h * s, w * s)
+    img = sum(rgb[:, i::s, j::s] for i in range(s) for j in range(s)) / (s * s)
+    img = img.transpose(1, 2, 0)
+    image = np.round(_to_srgb(img) * 255).astype(np.uint8)
+    k = len(bodies)
+    if s == 1:
+        ids = sub_ids.reshape(h, w)
+    else:  # the surface covering most sub-pixels (ground wins ties: masks stay inside objects)
+        r, c = np.divmod(np.arange(h * w * s * s), w * s)
+        pixel = (r // s) * w + c // s
+        counts = np.bincount(pixel * (k + 1) + sub_ids + 1, minlength=h * w * (k + 1))
+        ids = (counts.reshape(h, w, k + 1).argmax(-1) - 1).astype(np.int16)
+    masks = ids[None] == np.arange(k, dtype=np.int16)[:, None, None]
+    boxes = np.zeros((k, 4), np.int32)
+    for j in range(k):
+        rows, cols = np.nonzero(masks[j].any(1))[0], np.nonzero(masks[j].any(0))[0]
+        if len(rows):
+            boxes[j] = cols[0], rows[0], cols[-1] + 1, rows[-1] + 1
+    centers = scene.camera.project(np.array([o.center for o in scene.objects]).reshape(-1, 3),
+                                   h, w)[0].astype(np.float32)
+    return Rendering(image, ids, masks, boxes, centers)

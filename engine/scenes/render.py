@@ -251,24 +251,24 @@ def _light_samples(lighting: Lighting, s: int) -> np.ndarray:
 FAR = 200.0
 
 
-def _shadow(p: np.ndarray, nrm: np.ndarray, ids: np.ndarray, light: np.ndarray,
-            light_box: tuple[np.ndarray, np.ndarray], bodies: list[_Body], camera: Camera,
-            h: int, w: int) -> np.ndarray:
-    """(N,) float32: 1 where each sub-pixel's point of the key light is seen, else 0.
+def _shadow(t: np.ndarray, ids: np.ndarray, d: np.ndarray, o: np.ndarray, light: np.ndarray,
+            phase: np.ndarray, bodies: list[_Body], camera: Camera, h: int, w: int) -> np.ndarray:
+    """(N,) float32: 1 where a sub-pixel's surface point sees its point of the key light.
 
     Args:
-        p, nrm: (3, N) surface points and normals of the N = h * w sub-pixels.
-        ids: (N,) object id of each point (-1 ground); an object does not shadow itself
-            (on a convex object that is the ``n.l < 0`` side, dark anyway).
-        light: (3, N) the light point each sub-pixel looks at; ``light_box`` (lo, hi) bounds.
+        t, ids, d: the primary hits (distance, object id or -1, (3, N) directions), N = h * w.
+        o: (3, 1) camera centre.
+        light: (3, s * s) light points; ``phase`` (N,) which one each sub-pixel looks at.
+
+    Each occluder is tested only on the sub-pixels of the screen rectangle its shadow volume
+    (its box and the box's shadow on the ground) can cover; an object does not shadow itself
+    (on a convex object that is the ``n.l < 0`` side, dark anyway).
     """
     lit = np.ones(h * w, _F)
-    dirs, dist = _unit(light - p)
-    origin = p + nrm * 2e-3
-    lo, hi = light_box
+    lo, hi = light.min(1), light.max(1)
     for k, body in enumerate(bodies):
         corners = body.corners()
-        ground = []  # the shadow volume's footprint: corners projected from the light's corners
+        ground = []
         for lp in (lo, hi, np.array([lo[0], hi[1], lo[2]]), np.array([hi[0], lo[1], hi[2]])):
             s = lp[2] / np.maximum(lp[2] - corners[:, 2], 1e-3)
             ground.append(lp + (corners - lp) * s[:, None])
@@ -277,13 +277,15 @@ def _shadow(p: np.ndarray, nrm: np.ndarray, ids: np.ndarray, light: np.ndarray,
             continue
         sel = _flat(rect, w)
         sel = sel[ids[sel] != k]
-        t = body.intersect(origin[:, sel], dirs[:, sel])
-        lit[sel[t < dist[sel]]] = 0.0
+        p = o + d[:, sel] * np.minimum(t[sel], FAR)
+        dirs, dist = _unit(light[:, phase[sel]] - p)
+        hit = body.intersect(p, dirs) < dist
+        lit[sel[hit]] = 0.0
     return lit
 
 
-def _ground_occlusion(p: np.ndarray, ids: np.ndarray, bodies: list[_Body], camera: Camera,
-                      h: int, w: int) -> np.ndarray:
+def _ground_occlusion(p: np.ndarray, bodies: list[_Body], camera: Camera, h: int,
+                      w: int) -> np.ndarray:
     """(N,) float32 in [0, 1]: sky light reaching ground points (3, N) past the objects, each
     taken as a sphere of its size (analytic sphere occlusion, counted within 3 radii)."""
     vis = np.ones(h * w, _F)
@@ -295,13 +297,32 @@ def _ground_occlusion(p: np.ndarray, ids: np.ndarray, bodies: list[_Body], camer
         if rect is None:
             continue
         sel = _flat(rect, w)
-        sel = sel[ids[sel] < 0]
         dx, dy = body.c[0] - p[0, sel], body.c[1] - p[1, sel]
         cz = body.c[2, 0]
         d2 = dx * dx + dy * dy + cz * cz
         occ = np.minimum(rad * rad * cz / (d2 * np.sqrt(d2)), 1)
         vis[sel] *= 1 - 0.8 * occ
     return vis
+
+
+@functools.lru_cache(maxsize=8)
+def _ground_light(camera: Camera, lighting: Lighting, h: int, w: int):
+    """The ground seen through each pixel centre, without objects (cached per camera, lights
+    and size): points (3, N), unshadowed key light (N,), fill + back light (N,), and whether
+    the ray meets the ground (N,) bool."""
+    d = _rays(camera, h, w)
+    o = np.asarray(camera.position, _F).reshape(3, 1)
+    down = d[2] < -1e-6
+    t = np.where(down, -o[2] / np.where(down, d[2], -1), FAR).astype(_F)
+    p = o + d * t
+    lc = np.asarray(lighting.key_position, _F).reshape(3, 1)
+    l, dist = _unit(lc - p)
+    key = lighting.key_intensity * float(_dot(lc, lc)[0]) / (dist * dist) * np.maximum(l[2], 0)
+    rest = np.full(h * w, lighting.fill_intensity * max(lighting.fill_direction[2], 0) +
+                   lighting.back_intensity * max(lighting.back_direction[2], 0), _F)
+    for a in (p, key, rest, down):
+        a.setflags(write=False)
+    return p, np.where(down, key, 0).astype(_F), np.where(down, rest, 0).astype(_F), down
 
 
 def _environment(r: np.ndarray, lighting: Lighting) -> np.ndarray:
@@ -314,58 +335,80 @@ def _environment(r: np.ndarray, lighting: Lighting) -> np.ndarray:
     return np.where(up > 0, sky, ground).astype(_F)
 
 
-def _shade(scene: Scene, bodies: list[_Body], t: np.ndarray, ids: np.ndarray, d: np.ndarray,
-           h: int, w: int, s: int) -> np.ndarray:
-    """(3, h * w) float32 linear radiance of every sub-pixel."""
-    lighting, cam = scene.lighting, scene.camera
-    o = np.asarray(cam.position, _F).reshape(3, 1)
-    p = o + d * np.minimum(t, FAR)
-    nrm = np.zeros_like(p)
-    nrm[2] = 1.0
-    obj = np.nonzero(ids >= 0)[0]
-    oid = ids[obj]
-    for k, body in enumerate(bodies):
-        sel = obj[oid == k]
-        if len(sel):
-            nrm[:, sel] = body.normal(p[:, sel])
-    # key light: each sub-pixel position of a pixel sees its own point of the disc light
-    samples = _light_samples(lighting, s)
-    light = np.tile(samples.reshape(3, s, 1, s), (1, h // s, w // s, 1)).reshape(3, -1)
+def _block_sum(x: np.ndarray, h: int, w: int, s: int) -> np.ndarray:
+    """Sum of each s x s block of (..., h * s * w * s) sub-pixel values: (..., h * w)."""
+    x = x.reshape(x.shape[:-1] + (h * s, w * s))
+    out = sum(x[..., i::s, j::s] for i in range(s) for j in range(s))
+    return out.reshape(x.shape[:-2] + (h * w,))
+
+
+def _shade_objects(scene: Scene, bodies: list[_Body], pix: np.ndarray, oid: np.ndarray,
+                   t: np.ndarray, d: np.ndarray, o: np.ndarray, light: np.ndarray,
+                   vis: np.ndarray) -> np.ndarray:
+    """(3, M) float32 linear radiance of the M object sub-pixels ``pix`` (object ids ``oid``);
+    ``light`` (3, M) their key-light points, ``vis`` (M,) their shadow term."""
+    lighting = scene.lighting
+    v = -d[:, pix]
+    p = o - v * t[pix]
+    n = np.empty_like(p)
+    albedo = np.empty_like(p)
+    metal = np.empty(len(pix), bool)
+    for k, (ob, body) in enumerate(zip(scene.objects, bodies)):
+        sel = oid == k
+        if sel.any():
+            n[:, sel] = body.normal(p[:, sel])
+            albedo[:, sel] = _to_linear(np.asarray(ob.rgb, _F) / 255.0)[:, None]
+            metal[sel] = ob.material == "metal"
     l, dist = _unit(light - p)
-    key = (lighting.key_intensity * float(_dot(samples, samples).mean())) / (dist * dist)
-    key *= _shadow(p, nrm, ids, light, (samples.min(1), samples.max(1)), bodies, cam, h, w)
+    key = lighting.key_intensity * _dot(light, light) / (dist * dist) * vis
     fill_dir = np.asarray(lighting.fill_direction, _F)
     back_dir = np.asarray(lighting.back_direction, _F)
-    # the ground: normal up, grey, matte
-    ground = key * np.maximum(l[2], 0) + (
-        lighting.fill_intensity * max(fill_dir[2], 0) + lighting.back_intensity *
-        max(back_dir[2], 0) + lighting.ambient * _ground_occlusion(p, ids, bodies, cam, h, w))
-    rgb = np.empty((3, h * w), _F)
-    rgb[:] = GROUND_ALBEDO * ground
-    if not len(obj):
-        return rgb
-    # the objects
-    n, v, lo, ko = nrm[:, obj], -d[:, obj], l[:, obj], key[obj]
-    albedo = np.empty((3, len(obj)), _F)
-    metal = np.empty(len(obj), bool)
-    for k, ob in enumerate(scene.objects):
-        albedo[:, oid == k] = _to_linear(np.asarray(ob.rgb, _F) / 255.0)[:, None]
-        metal[oid == k] = ob.material == "metal"
-    diffuse = ko * np.maximum(_dot(n, lo), 0) + \
+    diffuse = key * np.maximum(_dot(n, l), 0) + \
         lighting.fill_intensity * np.maximum(_dot(n, fill_dir), 0) + \
         lighting.back_intensity * np.maximum(_dot(n, back_dir), 0) + \
         lighting.ambient * (0.75 + 0.25 * n[2])
-    ndh = np.maximum(_dot(n, _unit(lo + v)[0]), 0)
+    ndh = np.maximum(_dot(n, _unit(l + v)[0]), 0)
     # rubber: matte with a weak, broad sheen
-    rubber_rgb = albedo * diffuse + 0.06 * ko * ndh ** 12
+    rubber_rgb = albedo * diffuse + 0.06 * key * ndh ** 12
     # metal: dark diffuse + highlight and environment reflection tinted by the colour
     ndv = np.maximum(_dot(n, v), 0)
     env = _environment(2 * ndv * n - v, lighting) * (0.6 + 0.4 * (1 - ndv) ** 5)
-    spec = ko * (2.2 * ndh ** 90 + 0.35 * ndh ** 12)
+    spec = key * (2.2 * ndh ** 90 + 0.35 * ndh ** 12)
     tint = albedo ** 0.6  # a metal reflects light tinted by its colour
     metal_rgb = tint * (0.15 * diffuse + env) + (0.3 + 0.7 * tint) * spec
-    rgb[:, obj] = np.where(metal, metal_rgb, rubber_rgb)
-    return rgb
+    return np.where(metal, metal_rgb, rubber_rgb)
+
+
+def _shade(scene: Scene, bodies: list[_Body], t: np.ndarray, ids: np.ndarray, d: np.ndarray,
+           h: int, w: int, s: int) -> np.ndarray:
+    """(3, h * w) float32 linear radiance of every pixel (the mean of its s x s sub-pixels).
+
+    Object sub-pixels are shaded one by one; the ground, whose light varies slowly, is shaded
+    once per pixel (cached per camera and lights) and only its shadow and occlusion are per
+    scene: a pixel's ground share is ``key * (lit ground sub-pixels) + (other light) *
+    (ground sub-pixels)``.
+    """
+    lighting, cam = scene.lighting, scene.camera
+    hs, ws = h * s, w * s
+    o = np.asarray(cam.position, _F).reshape(3, 1)
+    samples = _light_samples(lighting, s)
+    row, col = np.divmod(np.arange(hs * ws), ws)
+    phase = ((row % s) * s + col % s).astype(np.int64)
+    vis = _shadow(t, ids, d, o, samples, phase, bodies, cam, hs, ws)
+    ground = ids < 0
+    n_ground = _block_sum(ground.astype(_F), h, w, s)
+    lit_ground = _block_sum(np.where(ground, vis, 0).astype(_F), h, w, s)
+    p1, key1, rest1, down1 = _ground_light(cam, lighting, h, w)
+    sky1 = lighting.ambient * np.where(down1, _ground_occlusion(p1, bodies, cam, h, w), 1)
+    rgb = GROUND_ALBEDO * (key1 * lit_ground + (rest1 + sky1) * n_ground)
+    rgb = np.broadcast_to(rgb, (3, h * w)).copy()
+    pix = np.nonzero(~ground)[0]
+    if len(pix):
+        sub = np.zeros((3, hs * ws), _F)
+        sub[:, pix] = _shade_objects(scene, bodies, pix, ids[pix], t, d, o,
+                                     samples[:, phase[pix]], vis[pix])
+        rgb += _block_sum(sub, h, w, s)
+    return rgb / (s * s)
 
 
 def _to_linear(x: np.ndarray) -> np.ndarray:
@@ -401,10 +444,7 @@ def render(scene: Scene, size: int | tuple[int, int] = 128, supersample: int = 2
         raise ValueError(f"supersample must be 1..4, got {supersample!r}")
     bodies = [_Body.of(o) for o in scene.objects]
     t, sub_ids, d = _primary(scene, bodies, h * s, w * s)
-    rgb = _shade(scene, bodies, t, sub_ids, d, h * s, w * s, s)
-    rgb = rgb.reshape(3, h * s, w * s)
-    img = sum(rgb[:, i::s, j::s] for i in range(s) for j in range(s)) / (s * s)
-    img = img.transpose(1, 2, 0)
+    img = _shade(scene, bodies, t, sub_ids, d, h, w, s).reshape(3, h, w).transpose(1, 2, 0)
     image = np.round(_to_srgb(img) * 255).astype(np.uint8)
     k = len(bodies)
     if s == 1:

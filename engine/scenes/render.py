@@ -373,9 +373,9 @@ def _shade_objects(scene: Scene, bodies: list[_Body], pix: np.ndarray, oid: np.n
     # metal: dark diffuse + highlight and environment reflection tinted by the colour
     ndv = np.maximum(_dot(n, v), 0)
     env = _environment(2 * ndv * n - v, lighting) * (0.6 + 0.4 * (1 - ndv) ** 5)
-    spec = key * (2.2 * ndh ** 90 + 0.35 * ndh ** 12)
-    tint = albedo ** 0.6  # a metal reflects light tinted by its colour
-    metal_rgb = tint * (0.15 * diffuse + env) + (0.3 + 0.7 * tint) * spec
+    tint = albedo ** 0.7  # a metal reflects light tinted by its colour
+    metal_rgb = tint * (0.15 * diffuse + env + 0.35 * key * ndh ** 12) + \
+        (0.3 + 0.7 * tint) * (2.2 * key * ndh ** 90)
     return np.where(metal, metal_rgb, rubber_rgb)
 
 

@@ -127,8 +127,9 @@ def test_ground_points_in_an_objects_shadow_are_darker():
 
 def test_metal_has_a_highlight_rubber_has_not():
     spheres = [at(0, 0, shape="sphere", size="large", material=m) for m in ("metal", "rubber")]
-    peaks = [render(Scene((s,)), 128).image.max() for s in spheres]
-    assert peaks[0] > 240 and peaks[1] < 200
+    renders = [render(Scene((s,)), 128) for s in spheres]
+    peaks = [int(r.image[r.masks[0]].max()) for r in renders]
+    assert peaks[0] > 200 and peaks[0] > peaks[1] + 60
 
 
 def test_camera_and_light_jitter_change_pixels_but_not_the_scene():
@@ -167,7 +168,8 @@ def test_relations_follow_the_camera_and_clevrs_threshold():
     assert not is_related(scene, 2, "right", 1) and not is_related(scene, 2, "left", 1)
     assert is_related(scene, 2, "front", 1)
     rel = relations(scene)
-    assert rel["left"][1] == [0] and sorted(rel["right"][0]) == [1, 2] and rel["behind"][2] == [1]
+    assert rel["left"][1] == [0] and sorted(rel["right"][0]) == [1, 2]
+    assert rel["behind"][2] == [0, 1] and rel["front"][0] == [2]
 
 
 def test_referring_expressions_use_the_fewest_attributes_that_single_the_object_out():
@@ -244,7 +246,9 @@ def test_change_pairs_differ_exactly_as_labelled(kind):
             assert after[:-1] == before and c.after_index == len(before)
         else:  # drop
             assert after == before[:c.before_index] + before[c.before_index + 1:]
-        assert rule_violations(pair.after) == [] and rule_violations(pair.before) == []
+        assert rule_violations(pair.before) == []
+        # distances and margins as placed (before camera); visibility from the moved camera
+        assert rule_violations(pair.after, margin_camera=pair.before.camera) == []
 
 
 @pytest.mark.parametrize("kind", CHANGE_TYPES)

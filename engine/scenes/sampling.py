@@ -122,16 +122,24 @@ def all_visible(scene: Scene, rules: SamplingRules = SamplingRules()) -> bool:
     return bool((visible_counts(scene, rules) >= rules.min_pixels).all())
 
 
-def rule_violations(scene: Scene, rules: SamplingRules = SamplingRules()) -> list[str]:
-    """Every broken rule, one line each (empty for a valid scene)."""
+def rule_violations(scene: Scene, rules: SamplingRules = SamplingRules(),
+                    margin_camera: Camera | None = None) -> list[str]:
+    """Every broken rule, one line each (empty for a valid scene).
+
+    Args:
+        margin_camera: the camera whose axes the margins are measured on (default the
+            scene's; a CLEVR-Change after scene keeps the margins of the before camera it was
+            placed with, while its visibility is checked from its own, moved camera).
+    """
     out = []
+    axes_camera = margin_camera or scene.camera
     if not rules.min_objects <= len(scene) <= rules.max_objects:
         out.append(f"{len(scene)} objects, not {rules.min_objects}-{rules.max_objects}")
     for i, o in enumerate(scene.objects):
         if max(abs(o.x), abs(o.y)) > rules.extent:
             out.append(f"object {i} outside the [-{rules.extent}, {rules.extent}]^2 region")
         for j in range(i):
-            if not placement_ok(o, [scene.objects[j]], scene.camera, rules):
+            if not placement_ok(o, [scene.objects[j]], axes_camera, rules):
                 out.append(f"objects {j} and {i} too close (distance or margin)")
     counts = visible_counts(scene, rules)
     out += [f"object {i} shows {c} pixels < {rules.min_pixels}"

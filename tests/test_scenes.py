@@ -322,6 +322,10 @@ def test_datasets_are_deterministic_resumable_and_match_the_renderer(tmp_path):
     assert np.array_equal(first["images"][2], render(scene, 32).image)
     with pytest.raises(FileNotFoundError):
         load_dataset(DatasetSpec("scenes", "test", 1, size=32), tmp_path, build=False)
+    # a smaller dataset of the same split reads the first items of the same shards
+    two = load_dataset(DatasetSpec("scenes", "val", 2, size=32, shard_size=2), tmp_path,
+                       build=False)
+    assert len(two["images"]) == 2 and np.array_equal(two["images"], first["images"][:2])
 
 
 def test_pair_datasets_hold_both_images_and_the_labels(tmp_path):

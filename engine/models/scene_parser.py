@@ -42,7 +42,7 @@ class SceneParserConfig:
         stride: output stride of the maps (fixed at 4 by the architecture).
     """
 
-    width: int = 24
+    width: int = 16
     heads: tuple[tuple[str, int], ...] = (("shape", 3), ("color", 8), ("size", 2),
                                           ("material", 2))
     stride: int = 4

@@ -157,6 +157,11 @@ def _pairs(spec: DatasetSpec, lo: int, hi: int) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _shard_len(path: Path) -> int:
+    with np.load(path) as z:
+        return len(z["seeds"])
+
+
 def build_dataset(spec: DatasetSpec, data_dir: str | Path | None = None,
                   progress: Callable[[str], None] | None = None) -> Path:
     """Render every missing shard of ``spec`` (resumable; existing shards are kept).
@@ -170,8 +175,8 @@ def build_dataset(spec: DatasetSpec, data_dir: str | Path | None = None,
     make = _scenes if spec.kind == "scenes" else _pairs
     for k, (lo, hi) in enumerate(spec.shards()):
         path = folder / f"shard-{k:05d}.npz"
-        if path.exists():
-            continue
+        if path.exists() and _shard_len(path) >= hi - lo:
+            continue  # built before (possibly for a larger n: its first items are these)
         t0 = time.perf_counter()
         arrays = make(spec, lo, hi)
         tmp = path.with_name(path.stem + ".tmp.npz")
@@ -193,12 +198,12 @@ def load_dataset(spec: DatasetSpec, data_dir: str | Path | None = None,
     """
     folder = build_dataset(spec, data_dir) if build else spec.folder(data_dir)
     parts = []
-    for k in range(len(spec.shards())):
+    for k, (lo, hi) in enumerate(spec.shards()):
         path = folder / f"shard-{k:05d}.npz"
-        if not path.exists():
+        if not path.exists() or _shard_len(path) < hi - lo:
             raise FileNotFoundError(f"dataset shard {path} is missing (build it first)")
         with np.load(path) as z:
-            parts.append({key: z[key] for key in z.files})
+            parts.append({key: z[key][:hi - lo] for key in z.files})
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
 

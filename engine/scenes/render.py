@@ -120,6 +120,15 @@ class _Body:
 
     def corners(self, grow: float = 0.0) -> np.ndarray:
         """(8, 3) corners of an axis-aligned box holding the object (grown sideways)."""
+        if grow == 0.0:
+            return self._corners
+        return self._box(grow)
+
+    @functools.cached_property
+    def _corners(self) -> np.ndarray:
+        return self._box(0.0)
+
+    def _box(self, grow: float) -> np.ndarray:
         e = self.r * (np.sqrt(2) if self.shape == "cube" else 1.0) + grow
         xs, ys, zs = np.meshgrid([-e, e], [-e, e], [-self.h, self.h], indexing="ij")
         return self.c[:, 0] + np.stack([xs.ravel(), ys.ravel(), zs.ravel()], -1)
@@ -335,6 +344,17 @@ def _environment(r: np.ndarray, lighting: Lighting) -> np.ndarray:
     return np.where(up > 0, sky, ground).astype(_F)
 
 
+@functools.lru_cache(maxsize=8)
+def _subpixel_maps(h: int, w: int, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each of the (h s) x (w s) sub-pixels (flat): its position in its pixel's s x s
+    block (0 .. s*s - 1) and its pixel's flat index (0 .. h*w - 1)."""
+    row, col = np.divmod(np.arange(h * s * w * s), w * s)
+    phase, pixel = (row % s) * s + col % s, (row // s) * w + col // s
+    phase.setflags(write=False)
+    pixel.setflags(write=False)
+    return phase, pixel
+
+
 def _block_sum(x: np.ndarray, h: int, w: int, s: int) -> np.ndarray:
     """Sum of each s x s block of (..., h * s * w * s) sub-pixel values: (..., h * w)."""
     x = x.reshape(x.shape[:-1] + (h * s, w * s))
@@ -392,8 +412,7 @@ def _shade(scene: Scene, bodies: list[_Body], t: np.ndarray, ids: np.ndarray, d:
     hs, ws = h * s, w * s
     o = np.asarray(cam.position, _F).reshape(3, 1)
     samples = _light_samples(lighting, s)
-    row, col = np.divmod(np.arange(hs * ws), ws)
-    phase = ((row % s) * s + col % s).astype(np.int64)
+    phase, _ = _subpixel_maps(h, w, s)
     vis = _shadow(t, ids, d, o, samples, phase, bodies, cam, hs, ws)
     ground = ids < 0
     n_ground = _block_sum(ground.astype(_F), h, w, s)
@@ -450,8 +469,7 @@ def render(scene: Scene, size: int | tuple[int, int] = 128, supersample: int = 2
     if s == 1:
         ids = sub_ids.reshape(h, w)
     else:  # the surface covering most sub-pixels (ground wins ties: masks stay inside objects)
-        r, c = np.divmod(np.arange(h * w * s * s), w * s)
-        pixel = (r // s) * w + c // s
+        pixel = _subpixel_maps(h, w, s)[1]
         counts = np.bincount(pixel * (k + 1) + sub_ids + 1, minlength=h * w * (k + 1))
         ids = (counts.reshape(h, w, k + 1).argmax(-1) - 1).astype(np.int16)
     masks = ids[None] == np.arange(k, dtype=np.int16)[:, None, None]

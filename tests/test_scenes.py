@@ -182,7 +182,7 @@ def test_referring_expressions_use_the_fewest_attributes_that_single_the_object_
 
 
 def test_identical_twins_are_told_apart_by_a_relation():
-    twin = dict(shape="cube", color="gray", size="small", material="rubber")
+    twin = {"shape": "cube", "color": "gray", "size": "small", "material": "rubber"}
     scene = Scene((at(-2, 0, **twin), at(2, 0, **twin), at(0, 1.5, shape="sphere")))
     assert unique_attributes(scene, 0) is None
     left, right = referring_expression(scene, 0), referring_expression(scene, 1)

@@ -2,8 +2,9 @@
 
 One primary ray per sub-pixel (``supersample`` x ``supersample`` per pixel, averaged: anti-
 aliasing) finds the nearest of the ground plane and the objects (analytic ray-sphere, ray-
-cylinder and ray-box intersections; cubes and cylinders get the rounded normals of CLEVR's
-bevelled "SmoothCube" / "SmoothCylinder" meshes). Shading, in linear light then sRGB gamma:
+cylinder and ray-box intersections in :mod:`engine.scenes.geometry`; cubes and cylinders get
+the rounded normals of CLEVR's bevelled "SmoothCube" / "SmoothCylinder" meshes). Shading, in
+linear light then sRGB gamma:
 
 * key light: a disc light; every sub-pixel of a pixel sends its shadow ray to a different
   point of the disc, so shadows have soft (stratified) penumbrae; inverse-square fall-off;
@@ -21,8 +22,8 @@ occlusion is handled and every mask pixel shows its object.
     >>> r = render(scene, size=128)
     >>> r.image.shape, r.masks.shape, r.boxes.shape     # (128, 128, 3) uint8, (K, 128, 128), (K, 4)
 
-Speed: about 100 scenes/s at 128x128 with 2x2 supersampling on one core (see
-``benchmarks/scenes.py``).
+Speed: 60-100 scenes/s at 128x128 with 2x2 supersampling on one core, by CPU time
+(``python -m benchmarks.scenes``).
 """
 from __future__ import annotations
 
@@ -31,13 +32,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.scenes.scene import Camera, Lighting, Scene, SceneObject
+from engine.scenes.geometry import Body, dot, flat_indices, rays, screen_rect, unit
+from engine.scenes.scene import Camera, Lighting, Scene
 
-EPS = 1e-3
 #: Linear albedo of the ground (CLEVR's grey floor).
 GROUND_ALBEDO = 0.4
-#: Bevel radius of cubes and cylinders, as a fraction of their half-size.
-BEVEL = 0.14
 _F = np.float32
 
 
@@ -73,157 +72,19 @@ def _size(size: int | tuple[int, int]) -> tuple[int, int]:
     return int(h), int(w)
 
 
-@functools.lru_cache(maxsize=16)
-def _rays(camera: Camera, height: int, width: int) -> np.ndarray:
-    """(3, height * width) float32 unit ray directions (cached per camera and size)."""
-    d = np.ascontiguousarray(camera.ray_directions(height, width).astype(_F).reshape(-1, 3).T)
-    d.setflags(write=False)
-    return d
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise dot product of (3, N) arrays (or a (3,) / (3, 1) vector): (N,)."""
-    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-
-
-def _unit(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(3, N) unit vectors and (N,) lengths."""
-    n = np.sqrt(_dot(a, a))
-    return a / np.maximum(n, 1e-12), n
-
-
-# --- geometry --------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Body:
-    """An object's geometry, ready for ray tests. Vectors are (3, N) arrays (x, y, z rows)."""
-
-    shape: str
-    c: np.ndarray     # (3, 1) centre
-    r: float          # radius (sphere, cylinder) or half-side (cube)
-    h: float          # half height
-    cos: float
-    sin: float
-
-    @classmethod
-    def of(cls, obj: SceneObject) -> _Body:
-        a = np.deg2rad(obj.rotation)
-        r = obj.half_height if obj.shape == "cube" else obj.radius
-        return cls(obj.shape, obj.center.astype(_F).reshape(3, 1), r, obj.half_height,
-                   float(np.cos(a)), float(np.sin(a)))
-
-    @property
-    def bound(self) -> float:
-        """Radius of a sphere around the centre holding the object."""
-        e = self.r * (np.sqrt(2) if self.shape == "cube" else 1.0)
-        return float(np.sqrt(2 * e * e + self.h * self.h))
-
-    def corners(self, grow: float = 0.0) -> np.ndarray:
-        """(8, 3) corners of an axis-aligned box holding the object (grown sideways)."""
-        if grow == 0.0:
-            return self._corners
-        return self._box(grow)
-
-    @functools.cached_property
-    def _corners(self) -> np.ndarray:
-        return self._box(0.0)
-
-    def _box(self, grow: float) -> np.ndarray:
-        e = self.r * (np.sqrt(2) if self.shape == "cube" else 1.0) + grow
-        xs, ys, zs = np.meshgrid([-e, e], [-e, e], [-self.h, self.h], indexing="ij")
-        return self.c[:, 0] + np.stack([xs.ravel(), ys.ravel(), zs.ravel()], -1)
-
-    def _local(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rotate world x, y into the object's frame (about z by -rotation)."""
-        return self.cos * x + self.sin * y, -self.sin * x + self.cos * y
-
-    def intersect(self, o: np.ndarray, d: np.ndarray) -> np.ndarray:
-        """Distance along each ray to the first hit beyond EPS, ``inf`` for a miss.
-
-        Args:
-            o: (3, 1) or (3, N) float32 origins. d: (3, N) float32 unit directions.
-
-        Returns:
-            (N,) float32.
-        """
-        oc = o - self.c
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            if self.shape == "sphere":
-                b = _dot(oc, d)
-                disc = b * b - (_dot(oc, oc) - self.r * self.r)
-                t = -b - np.sqrt(np.maximum(disc, 0))
-                return np.where((disc >= 0) & (t > EPS), t, np.inf).astype(_F)
-            if self.shape == "cylinder":
-                ox, oy, oz = oc
-                dx, dy, dz = d
-                a = dx * dx + dy * dy
-                b = ox * dx + oy * dy
-                disc = b * b - a * (ox * ox + oy * oy - self.r * self.r)
-                ts = (-b - np.sqrt(np.maximum(disc, 0))) / a
-                side = (disc >= 0) & (ts > EPS) & (np.abs(oz + ts * dz) <= self.h)
-                tt = (self.h - oz) / dz
-                px, py = ox + tt * dx, oy + tt * dy
-                top = (tt > EPS) & (px * px + py * py <= self.r * self.r)
-                return np.minimum(np.where(side, ts, np.inf), np.where(top, tt, np.inf)).astype(_F)
-            ox, oy = self._local(oc[0], oc[1])
-            dx, dy = self._local(d[0], d[1])
-            tmin = np.full(d.shape[1], -np.inf, _F)
-            tmax = np.full(d.shape[1], np.inf, _F)
-            for oa, da in ((ox, dx), (oy, dy), (oc[2], d[2])):
-                inv = 1.0 / np.where(np.abs(da) < 1e-9, 1e-9, da)
-                t1, t2 = (-self.r - oa) * inv, (self.r - oa) * inv
-                tmin = np.maximum(tmin, np.minimum(t1, t2))
-                tmax = np.minimum(tmax, np.maximum(t1, t2))
-            return np.where((tmax >= tmin) & (tmin > EPS), tmin, np.inf).astype(_F)
-
-    def normal(self, p: np.ndarray) -> np.ndarray:
-        """(3, N) unit normals at surface points ``p`` (3, N), bevelled edges rounded."""
-        q = p - self.c
-        if self.shape == "sphere":
-            return q / self.r
-        b = BEVEL * self.r
-        if self.shape == "cylinder":
-            rho = np.sqrt(q[0] ** 2 + q[1] ** 2) + 1e-9
-            qr = np.maximum(rho - (self.r - b), 0) / rho
-            n = np.stack([q[0] * qr, q[1] * qr, np.maximum(q[2] - (self.h - b), 0)])
-        else:
-            lx, ly = self._local(q[0], q[1])
-            lim = self.r - b
-            nx, ny = lx - np.clip(lx, -lim, lim), ly - np.clip(ly, -lim, lim)
-            n = np.stack([self.cos * nx - self.sin * ny, self.sin * nx + self.cos * ny,
-                          q[2] - np.clip(q[2], -lim, lim)])
-        return _unit(n)[0]
-
-
-def _rect(points: np.ndarray, camera: Camera, h: int, w: int) -> tuple[int, int, int, int] | None:
-    """Pixel rectangle ``(r0, r1, c0, c1)`` holding the projection of ``points`` (N, 3)."""
-    uv, z = camera.project(points, h, w)
-    if (z <= 1e-3).any():
-        return 0, h, 0, w
-    c0, r0 = np.floor(uv.min(0)).astype(int) - 1
-    c1, r1 = np.ceil(uv.max(0)).astype(int) + 1
-    r0, c0, r1, c1 = max(r0, 0), max(c0, 0), min(r1, h), min(c1, w)
-    return None if r0 >= r1 or c0 >= c1 else (r0, r1, c0, c1)
-
-
-def _flat(rect: tuple[int, int, int, int], w: int) -> np.ndarray:
-    r0, r1, c0, c1 = rect
-    return (np.arange(r0, r1)[:, None] * w + np.arange(c0, c1)[None, :]).ravel()
-
-
-def _primary(scene: Scene, bodies: list[_Body], h: int, w: int) -> tuple[np.ndarray, np.ndarray,
+def _primary(scene: Scene, bodies: list[Body], h: int, w: int) -> tuple[np.ndarray, np.ndarray,
                                                                          np.ndarray]:
     """Nearest hit of every ray: ``(t (N,), ids (N,) int16, dirs (3, N))``, N = h * w."""
-    d = _rays(scene.camera, h, w)
+    d = rays(scene.camera, h, w)
     o = np.asarray(scene.camera.position, _F).reshape(3, 1)
     with np.errstate(divide="ignore"):
         t = np.where(d[2] < -1e-6, -o[2] / d[2], np.inf).astype(_F)
     ids = np.full(h * w, -1, np.int16)
     for k, body in enumerate(bodies):
-        rect = _rect(body.corners(), scene.camera, h, w)
+        rect = screen_rect(body.corners(), scene.camera, h, w)
         if rect is None:
             continue
-        idx = _flat(rect, w)
+        idx = flat_indices(rect, w)
         tk = body.intersect(o, d[:, idx])
         closer = tk < t[idx]
         t[idx[closer]] = tk[closer]
@@ -237,7 +98,7 @@ def object_ids(scene: Scene, size: int | tuple[int, int] = 128) -> np.ndarray:
     The cheap pass the sampler uses to check that every object is visible.
     """
     h, w = _size(size)
-    bodies = [_Body.of(o) for o in scene.objects]
+    bodies = [Body.of(o) for o in scene.objects]
     return _primary(scene, bodies, h, w)[1].reshape(h, w)
 
 
@@ -261,7 +122,7 @@ FAR = 200.0
 
 
 def _shadow(t: np.ndarray, ids: np.ndarray, d: np.ndarray, o: np.ndarray, light: np.ndarray,
-            phase: np.ndarray, bodies: list[_Body], camera: Camera, h: int, w: int) -> np.ndarray:
+            phase: np.ndarray, bodies: list[Body], camera: Camera, h: int, w: int) -> np.ndarray:
     """(N,) float32: 1 where a sub-pixel's surface point sees its point of the key light.
 
     Args:
@@ -281,19 +142,19 @@ def _shadow(t: np.ndarray, ids: np.ndarray, d: np.ndarray, o: np.ndarray, light:
         for lp in (lo, hi, np.array([lo[0], hi[1], lo[2]]), np.array([hi[0], lo[1], hi[2]])):
             s = lp[2] / np.maximum(lp[2] - corners[:, 2], 1e-3)
             ground.append(lp + (corners - lp) * s[:, None])
-        rect = _rect(np.concatenate([corners] + ground), camera, h, w)
+        rect = screen_rect(np.concatenate([corners] + ground), camera, h, w)
         if rect is None:
             continue
-        sel = _flat(rect, w)
+        sel = flat_indices(rect, w)
         sel = sel[ids[sel] != k]
         p = o + d[:, sel] * np.minimum(t[sel], FAR)
-        dirs, dist = _unit(light[:, phase[sel]] - p)
+        dirs, dist = unit(light[:, phase[sel]] - p)
         hit = body.intersect(p, dirs) < dist
         lit[sel[hit]] = 0.0
     return lit
 
 
-def _ground_occlusion(p: np.ndarray, bodies: list[_Body], camera: Camera, h: int,
+def _ground_occlusion(p: np.ndarray, bodies: list[Body], camera: Camera, h: int,
                       w: int) -> np.ndarray:
     """(N,) float32 in [0, 1]: sky light reaching ground points (3, N) past the objects, each
     taken as a sphere of its size (analytic sphere occlusion, counted within 3 radii)."""
@@ -302,10 +163,10 @@ def _ground_occlusion(p: np.ndarray, bodies: list[_Body], camera: Camera, h: int
         rad = max(body.r, body.h)
         corners = body.corners(grow=3 * rad)
         corners[:, 2] = 0
-        rect = _rect(corners, camera, h, w)
+        rect = screen_rect(corners, camera, h, w)
         if rect is None:
             continue
-        sel = _flat(rect, w)
+        sel = flat_indices(rect, w)
         dx, dy = body.c[0] - p[0, sel], body.c[1] - p[1, sel]
         cz = body.c[2, 0]
         d2 = dx * dx + dy * dy + cz * cz
@@ -319,14 +180,14 @@ def _ground_light(camera: Camera, lighting: Lighting, h: int, w: int):
     """The ground seen through each pixel centre, without objects (cached per camera, lights
     and size): points (3, N), unshadowed key light (N,), fill + back light (N,), and whether
     the ray meets the ground (N,) bool."""
-    d = _rays(camera, h, w)
+    d = rays(camera, h, w)
     o = np.asarray(camera.position, _F).reshape(3, 1)
     down = d[2] < -1e-6
     t = np.where(down, -o[2] / np.where(down, d[2], -1), FAR).astype(_F)
     p = o + d * t
     lc = np.asarray(lighting.key_position, _F).reshape(3, 1)
-    l, dist = _unit(lc - p)
-    key = lighting.key_intensity * float(_dot(lc, lc)[0]) / (dist * dist) * np.maximum(l[2], 0)
+    l, dist = unit(lc - p)
+    key = lighting.key_intensity * float(dot(lc, lc)[0]) / (dist * dist) * np.maximum(l[2], 0)
     rest = np.full(h * w, lighting.fill_intensity * max(lighting.fill_direction[2], 0) +
                    lighting.back_intensity * max(lighting.back_direction[2], 0), _F)
     for a in (p, key, rest, down):
@@ -362,7 +223,7 @@ def _block_sum(x: np.ndarray, h: int, w: int, s: int) -> np.ndarray:
     return out.reshape(x.shape[:-2] + (h * w,))
 
 
-def _shade_objects(scene: Scene, bodies: list[_Body], pix: np.ndarray, oid: np.ndarray,
+def _shade_objects(scene: Scene, bodies: list[Body], pix: np.ndarray, oid: np.ndarray,
                    t: np.ndarray, d: np.ndarray, o: np.ndarray, light: np.ndarray,
                    vis: np.ndarray) -> np.ndarray:
     """(3, M) float32 linear radiance of the M object sub-pixels ``pix`` (object ids ``oid``);
@@ -379,19 +240,19 @@ def _shade_objects(scene: Scene, bodies: list[_Body], pix: np.ndarray, oid: np.n
             n[:, sel] = body.normal(p[:, sel])
             albedo[:, sel] = _to_linear(np.asarray(ob.rgb, _F) / 255.0)[:, None]
             metal[sel] = ob.material == "metal"
-    l, dist = _unit(light - p)
-    key = lighting.key_intensity * _dot(light, light) / (dist * dist) * vis
+    l, dist = unit(light - p)
+    key = lighting.key_intensity * dot(light, light) / (dist * dist) * vis
     fill_dir = np.asarray(lighting.fill_direction, _F)
     back_dir = np.asarray(lighting.back_direction, _F)
-    diffuse = key * np.maximum(_dot(n, l), 0) + \
-        lighting.fill_intensity * np.maximum(_dot(n, fill_dir), 0) + \
-        lighting.back_intensity * np.maximum(_dot(n, back_dir), 0) + \
+    diffuse = key * np.maximum(dot(n, l), 0) + \
+        lighting.fill_intensity * np.maximum(dot(n, fill_dir), 0) + \
+        lighting.back_intensity * np.maximum(dot(n, back_dir), 0) + \
         lighting.ambient * (0.75 + 0.25 * n[2])
-    ndh = np.maximum(_dot(n, _unit(l + v)[0]), 0)
+    ndh = np.maximum(dot(n, unit(l + v)[0]), 0)
     # rubber: matte with a weak, broad sheen
     rubber_rgb = albedo * diffuse + 0.06 * key * ndh ** 12
     # metal: dark diffuse + highlight and environment reflection tinted by the colour
-    ndv = np.maximum(_dot(n, v), 0)
+    ndv = np.maximum(dot(n, v), 0)
     env = _environment(2 * ndv * n - v, lighting) * (0.6 + 0.4 * (1 - ndv) ** 5)
     tint = albedo ** 0.7  # a metal reflects light tinted by its colour
     metal_rgb = tint * (0.15 * diffuse + env + 0.35 * key * ndh ** 12) + \
@@ -399,7 +260,7 @@ def _shade_objects(scene: Scene, bodies: list[_Body], pix: np.ndarray, oid: np.n
     return np.where(metal, metal_rgb, rubber_rgb)
 
 
-def _shade(scene: Scene, bodies: list[_Body], t: np.ndarray, ids: np.ndarray, d: np.ndarray,
+def _shade(scene: Scene, bodies: list[Body], t: np.ndarray, ids: np.ndarray, d: np.ndarray,
            h: int, w: int, s: int) -> np.ndarray:
     """(3, h * w) float32 linear radiance of every pixel (the mean of its s x s sub-pixels).
 
@@ -461,7 +322,7 @@ def render(scene: Scene, size: int | tuple[int, int] = 128, supersample: int = 2
     s = int(supersample)
     if not 1 <= s <= 4:
         raise ValueError(f"supersample must be 1..4, got {supersample!r}")
-    bodies = [_Body.of(o) for o in scene.objects]
+    bodies = [Body.of(o) for o in scene.objects]
     t, sub_ids, d = _primary(scene, bodies, h * s, w * s)
     img = _shade(scene, bodies, t, sub_ids, d, h, w, s).reshape(3, h, w).transpose(1, 2, 0)
     image = np.round(_to_srgb(img) * 255).astype(np.uint8)

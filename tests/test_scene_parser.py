@@ -181,3 +181,12 @@ def test_scene_commands_refuse_bad_options_in_one_line(capsys, tmp_path, args, m
     code, rows, err = _cli(capsys, *[a.format(tmp=tmp_path) for a in args])
     assert code == 2 and rows == []
     assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_factory_refuses_an_unknown_scene_parser_naming_the_valid_ones():
+    from engine.errors import UserInputError
+    from engine.factory import scene_parser, scene_parser_models
+    with pytest.raises(UserInputError, match="unknown scene parser 'resnet'") as info:
+        scene_parser("resnet")
+    for name in scene_parser_models():
+        assert name in str(info.value)

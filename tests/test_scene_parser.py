@@ -176,9 +176,13 @@ def test_render_change_prints_the_captions_and_the_changed_box(capsys, tmp_path)
       "--out-after", "b.png"], "--changes must be 1..3"),
     (["eval-scene-parser", "--split", "train"], "held-out"),
     (["build-scenes", "--kind", "cats", "--n", "3"], "unknown dataset kind"),
+    (["eval-scene-parser", "--checkpoint", "{tmp}/none.safetensors"], "not found"),
+    (["eval-scene-parser", "--checkpoint", "{root}/assets/omniglot/protonet.safetensors"],
+     "not a scene parser checkpoint"),
 ])
 def test_scene_commands_refuse_bad_options_in_one_line(capsys, tmp_path, args, message):
-    code, rows, err = _cli(capsys, *[a.format(tmp=tmp_path) for a in args])
+    root = ASSET.parents[2]
+    code, rows, err = _cli(capsys, *[a.format(tmp=tmp_path, root=root) for a in args])
     assert code == 2 and rows == []
     assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
 

@@ -215,7 +215,10 @@ def run_eval(args) -> int:
     torch.set_num_threads(args.threads)
     if args.checkpoint:
         from engine.models.scene_parser import load_parser
-        parser, name = SceneParser(load_parser(args.checkpoint)), args.checkpoint
+        try:
+            parser, name = SceneParser(load_parser(args.checkpoint)), args.checkpoint
+        except ValueError as exc:  # not a scene parser checkpoint
+            raise UserInputError(str(exc)) from None
     else:
         from engine.factory import SCENE_PARSER, scene_parser
         parser, name = scene_parser(args.model), args.model or SCENE_PARSER

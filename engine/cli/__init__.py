@@ -20,7 +20,8 @@ import sys
 from typing import Any
 
 #: Modules of engine.cli that define sub-commands, in --help order.
-COMMANDS = ["models", "caption", "classify", "train_fewshot", "fewshot_eval", "change", "retrieve", "edit", "segment"]
+COMMANDS = ["models", "caption", "classify", "train_fewshot", "fewshot_eval", "change", "retrieve", "edit", "segment",
+            "scenes"]
 
 
 def emit(obj: dict[str, Any]) -> None:

@@ -9,10 +9,12 @@ from demos.common import UploadImage, handle_errors, notes_markdown, user_image
 from engine.factory import choose_pipeline, default_model, task_models
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
+#: The embedded tagger's model name (the tab's default and the hub fallback).
+EMBEDDED_MODEL = default_model("caption")
 
 
 @handle_errors
-def caption_image(image, model: str = default_model("caption"), decoding: str = "beam",
+def caption_image(image, model: str = EMBEDDED_MODEL, decoding: str = "beam",
                   seed: int = 0, top_k: int = 5):
     """Caption one uploaded image.
 
@@ -37,9 +39,23 @@ def caption_image(image, model: str = default_model("caption"), decoding: str = 
                                                for t in result.tags if len(t.members) > 1)]
     if not any(len(t.members) > 1 for t in result.tags):
         details.pop()
+    notes += result.notes
     md = "\n\n".join(details + ([notes_markdown(notes)] if notes else []))
     label = {t.name: t.probability for t in result.tags}
     return result.caption, label, result.heatmap, md
+
+
+def hub_controls(model: str):
+    """Show the decoding and seed controls only for a hub captioner (the embedded tagger has
+    no decoding): updates for (decoding, seed)."""
+    hub = model != EMBEDDED_MODEL
+    return gr.update(visible=hub), gr.update(visible=hub)
+
+
+def cleared():
+    """Empty outputs, shown when a request fails, so no earlier result stays beside the
+    error: (caption, tags, heatmap, details)."""
+    return "", None, None, ""
 
 
 def build() -> None:
@@ -56,13 +72,14 @@ def build() -> None:
                 image = UploadImage(type="filepath", label="Image", sources=["upload", "webcam", "clipboard"],
                                     height=320)
                 with gr.Row():
-                    model = gr.Dropdown(task_models("caption"), value=default_model("caption"),
+                    model = gr.Dropdown(task_models("caption"), value=EMBEDDED_MODEL,
                                         label="Model")
-                    decoding = gr.Radio(["beam", "nucleus"], value="beam",
-                                        label="Decoding (BLIP)")
-                with gr.Row():
-                    seed = gr.Number(0, precision=0, label="Seed (nucleus)", minimum=0)
                     top_k = gr.Slider(1, 10, value=5, step=1, label="Tags")
+                with gr.Row():  # hub captioners only (BLIP)
+                    decoding = gr.Radio(["beam", "nucleus"], value="beam",
+                                        label="Decoding (BLIP)", visible=False)
+                    seed = gr.Number(0, precision=0, label="Seed (nucleus)", minimum=0,
+                                     visible=False)
                 button = gr.Button("Caption", variant="primary")
             with gr.Column():
                 caption = gr.Textbox(label="Caption", interactive=False)
@@ -72,6 +89,8 @@ def build() -> None:
                 details = gr.Markdown(label="details")
         gr.Examples([[str(p)] for p in sorted(EXAMPLES.glob("*.jpg"))], inputs=[image],
                     label="Example photos")
-        button.click(caption_image, [image, model, decoding, seed, top_k],
-                     [caption, tags, heatmap, details], api_name="caption",
-                     concurrency_id="cpu")
+        outputs = [caption, tags, heatmap, details]
+        model.change(hub_controls, model, [decoding, seed], api_name=False, queue=False)
+        button.click(caption_image, [image, model, decoding, seed, top_k], outputs,
+                     api_name="caption", concurrency_id="cpu"
+                     ).failure(cleared, None, outputs, api_name=False, queue=False)

@@ -8,10 +8,11 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from demos.common import UploadEditor, UploadImage, handle_errors, notes_markdown, user_image
+from demos.common import (UploadEditor, UploadImage, handle_errors, log, notes_markdown,
+                          user_image)
 from engine.errors import UserInputError
 from engine.factory import choose_pipeline, default_model, task_models
-from engine.inputs.images import ImageInputError
+from engine.inputs.images import ImageInputError, load_image
 from engine.inputs.masks import painted_mask
 from engine.inputs.text import clean_text
 
@@ -46,6 +47,86 @@ def editor_mask(value: dict, size: tuple[int, int]) -> np.ndarray | None:
     except ImageInputError as exc:
         raise gr.Error(f"The painted mask: {exc}") from None
     return mask if mask.any() else None
+
+
+def mask_example_value(index: int) -> dict:
+    """The image-editor value of Caption + mask example ``index`` (photo + painted layer)."""
+    photo, mask, _ = MASK_EXAMPLES[index]
+    return {"background": str(EXAMPLES / photo), "layers": [str(EXAMPLES / "edit" / mask)],
+            "composite": None}
+
+
+#: Side (pixels) of the thumbnails two canvas contents are compared on.
+_PRINT_SIDE = 24
+
+
+def canvas_print(value) -> tuple | None:
+    """A small fingerprint of an image-editor value: (size, (s, s) gray of the image, (s, s)
+    painted fraction), s = :data:`_PRINT_SIDE`; None if it holds no image or does not decode."""
+    if not isinstance(value, dict) or not (value.get("background") or value.get("composite")):
+        return None
+    try:
+        loaded = load_image(value.get("background") or value.get("composite"), max_side=None)
+        small = loaded.image.convert("L").resize((_PRINT_SIDE, _PRINT_SIDE))
+        painted = painted_mask(value.get("layers") or [], (_PRINT_SIDE * 4, _PRINT_SIDE * 4))
+    except ImageInputError:
+        return None
+    paint = painted.reshape(_PRINT_SIDE, 4, _PRINT_SIDE, 4).mean((1, 3))
+    return loaded.image.size, np.asarray(small, np.float32), paint.astype(np.float32)
+
+
+def same_canvas(a: tuple | None, b: tuple | None) -> bool:
+    """Whether two fingerprints (:func:`canvas_print`) show the same image (same size, mean
+    gray difference < 4 of 255) painted the same (< 1 % of the painted fraction differs); two
+    empty canvases (None) are the same."""
+    if a is None or b is None:
+        return a is None and b is None
+    if a[0] != b[0] or float(np.abs(a[1] - b[1]).mean()) >= 4.0:
+        return False
+    return float(np.abs(a[2] - b[2]).mean()) < 0.01
+
+
+def load_mask_example(index: int, editor, caption: str):
+    """Load Caption + mask example ``index`` into the editor, from the server.
+
+    The browser's image editor and caption box get the new values only when this answer
+    arrives (and the editor draws them some time later), so an action clicked right after an
+    example can still send the previous canvas and caption. The returned state remembers the
+    example and what the canvas and caption held before the click, for :func:`shown_example`.
+
+    Returns:
+        (editor value, caption, mode "Caption + mask", state {"index", "stale", "caption"}).
+    """
+    index = int(index)
+    state = {"index": index, "stale": canvas_print(editor), "caption": caption}
+    return mask_example_value(index), MASK_EXAMPLES[index][2], "Caption + mask", state
+
+
+def caption_typed(state):
+    """The user typed a caption: it is theirs, never replaced by the example's."""
+    return {**state, "caption": None} if state else state
+
+
+def shown_example(editor, caption: str, state) -> tuple:
+    """(editor value, caption) to edit, given the last clicked example (``state``).
+
+    An editor value that is still what the canvas held when the example was clicked (same
+    photo, same painted region) was sent before the example arrived: the example's photo and
+    mask are used. A caption still equal to the one before the click (and not typed since) is
+    replaced by the example's. Anything else is the user's and is used as sent. (Limit: a user
+    who re-uploads exactly the photo shown before the click, and paints it exactly the same,
+    gets the example.)
+    """
+    if not state:
+        return editor, caption
+    index = state["index"]
+    if state["caption"] is not None and caption == state["caption"]:
+        caption = MASK_EXAMPLES[index][2]
+    if same_canvas(canvas_print(editor), state["stale"]):
+        log.info("edit_masked: the canvas had not drawn example %d yet; the example is used",
+                 index)
+        return mask_example_value(index), caption
+    return editor, caption
 
 
 def _run(img, text: str, mask, notes: list[str], model: str, steps, guidance, image_guidance,
@@ -89,11 +170,14 @@ def edit_image(image, instruction: str, model: str = EMBEDDED_MODEL, steps: int 
 @handle_errors
 def edit_masked(editor, caption: str, model: str = EMBEDDED_MODEL, steps: int = 20,
                 guidance: float = 7.5, image_guidance: float = 1.5, seed: int = 0,
-                progress=gr.Progress()):
+                example=None, progress=gr.Progress()):
     """Caption + mask mode: change the painted region of the editor's image as the caption says.
 
     Nothing painted: the caption is applied as an instruction to the whole image (and said so).
+    ``example`` is the session's state of the last clicked example (:func:`load_mask_example`;
+    not part of the API).
     """
+    editor, caption = shown_example(editor, caption, example)
     if not isinstance(editor, dict) or not (editor.get("background") or editor.get("composite")):
         raise gr.Error("Please upload an image in the editor first, then paint the region.")
     img, notes = user_image(editor.get("background") or editor.get("composite"), "the image")
@@ -109,6 +193,18 @@ def edit_masked(editor, caption: str, model: str = EMBEDDED_MODEL, steps: int = 
                            f"or write an instruction for the whole image. ({exc})") from None
     return _run(img, caption, mask, notes, model, steps, guidance, image_guidance, seed,
                 progress)
+
+
+def hub_controls(model: str):
+    """Show the sampling controls only for a hub model (the offline editor does not sample):
+    updates for (steps, guidance, image guidance, seed)."""
+    return tuple(gr.update(visible=model != EMBEDDED_MODEL) for _ in range(4))
+
+
+def cleared():
+    """Empty outputs, shown when a request fails, so no earlier result and its details stay
+    beside the error: (slider, heatmap, region, JSON, details)."""
+    return None, None, None, None, ""
 
 
 def build() -> None:
@@ -143,14 +239,17 @@ def build() -> None:
                 with gr.Accordion("Model and sampling (hub models)", open=False):
                     model = gr.Dropdown(task_models("edit"), value=EMBEDDED_MODEL,
                                         label="Model")
-                    steps = gr.Slider(1, 50, value=20, step=1, label="Steps")
+                    # sampling: hub models only (shown when one is chosen)
+                    steps = gr.Slider(1, 50, value=20, step=1, label="Steps", visible=False)
                     guidance = gr.Slider(1.0, 15.0, value=7.5, step=0.5,
-                                         label="Guidance scale (text)")
+                                         label="Guidance scale (text)", visible=False)
                     image_guidance = gr.Slider(1.0, 3.0, value=1.5, step=0.1,
-                                               label="Image guidance scale (InstructPix2Pix)")
-                    seed = gr.Number(0, precision=0, minimum=0, label="Seed")
+                                               label="Image guidance scale (InstructPix2Pix)",
+                                               visible=False)
+                    seed = gr.Number(0, precision=0, minimum=0, label="Seed", visible=False)
             with gr.Column():
-                slider = gr.ImageSlider(label="Before / after", type="pil", height=320,
+                # no fixed height: a fixed one cropped the top and bottom of wide photos
+                slider = gr.ImageSlider(label="Before / after", type="pil", max_height=420,
                                         interactive=False)
                 heatmap = gr.Image(label="How much each pixel changed", height=240,
                                    interactive=False)
@@ -162,15 +261,29 @@ def build() -> None:
         # each example also sets the mode, so a mask example opens the mask editor
         gr.Examples([[str(EXAMPLES / p), t, "Instruction"] for p, t in INSTRUCTION_EXAMPLES],
                     inputs=[image, instruction, mode], label="Instruction examples")
-        gr.Examples([[{"background": str(EXAMPLES / p), "layers": [str(EXAMPLES / "edit" / m)],
-                       "composite": None}, c, "Caption + mask"] for p, m, c in MASK_EXAMPLES],
-                    inputs=[editor, caption, mode], label="Caption + mask examples")
+        # loaded by the server (load_mask_example), so the action knows what was clicked even
+        # before the canvas has drawn it
+        mask_examples = gr.Dataset(
+            components=[gr.Image(label="Photo (its mask is painted when loaded)", render=False),
+                        gr.Textbox(label="What the painted region should become",
+                                   render=False)],
+            samples=[[str(EXAMPLES / p), c] for p, _, c in MASK_EXAMPLES], type="index",
+            label="Caption + mask examples")
+        example = gr.State(None)
+        mask_examples.click(load_mask_example, [mask_examples, editor, caption],
+                            [editor, caption, mode, example], api_name=False, queue=False)
+        editor.clear(lambda: None, None, example, api_name=False, queue=False)
+        caption.input(caption_typed, example, example, api_name=False, queue=False)
         mode.change(lambda m: (gr.update(visible=m == "Instruction"),
                                gr.update(visible=m != "Instruction")), mode,
                     [instruction_group, mask_group], api_name=False, queue=False)
         outputs = [slider, heatmap, region, info, details]
         options = [model, steps, guidance, image_guidance, seed]
+        model.change(hub_controls, model, [steps, guidance, image_guidance, seed],
+                     api_name=False, queue=False)
         run_instruction.click(edit_image, [image, instruction] + options, outputs,
-                              api_name="edit", concurrency_id="cpu")
-        run_mask.click(edit_masked, [editor, caption] + options, outputs,
-                       api_name="edit_masked", concurrency_id="cpu")
+                              api_name="edit", concurrency_id="cpu"
+                              ).failure(cleared, None, outputs, api_name=False, queue=False)
+        run_mask.click(edit_masked, [editor, caption] + options + [example], outputs,
+                       api_name="edit_masked", concurrency_id="cpu"
+                       ).failure(cleared, None, outputs, api_name=False, queue=False)

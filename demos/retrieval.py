@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = json.loads((ROOT / "assets" / "galleries" / "examples.json").read_text())
 #: How long a session's own gallery (and the results shown) are kept: 3 hours, in seconds.
 SESSION_TTL_S = 3 * 3600
+#: Columns of the scores table (score = explicit + implicit).
+TABLE_COLUMNS = ["rank", "image", "score", "explicit (text)", "implicit (reference)"]
 
 
 @handle_errors
@@ -43,7 +45,8 @@ def index_gallery(files: list | None, model: str = default_model("retrieve"),
     gallery = choice.pipeline.index_uploads(
         [file_path(f) for f in files],
         progress=lambda d, t: progress(d / t, desc=f"indexing {d}/{t}"))
-    lines = [f"**Your gallery:** {len(gallery.images)} images indexed with "
+    n = len(gallery.images)
+    lines = [f"**Your gallery:** {n} image{'' if n == 1 else 's'} indexed with "
              f"`{choice.pipeline.name}`."]
     if gallery.notes:
         lines.append(f"{len(gallery.notes)} file(s) skipped:\n" + notes_markdown(gallery.notes))
@@ -92,12 +95,14 @@ def retrieve(reference, text: str, weight: float = 0.5, top_k: int = 10,
     result = pipeline(loaded.image, text, index=index, weight=float(weight), top_k=int(top_k),
                       reference_hash=digest)
     shown = [images[m.index] if images else m.path for m in result.results]
-    items = [(img, f"{r}. {m.score:+.2f} = text {m.explicit:+.2f} + reference {m.implicit:+.2f}")
+    # short captions (the thumbnails are narrow); the split is read in the table beside them
+    items = [(img, f"#{r} {m.score:+.2f}")
              for r, (img, m) in enumerate(zip(shown, result.results), start=1)]
-    table = pd.DataFrame([{"rank": r, "image": Path(m.path).name, "score": round(m.score, 3),
-                           "explicit (text)": round(m.explicit, 3),
-                           "implicit (reference)": round(m.implicit, 3)}
-                          for r, m in enumerate(result.results, start=1)])
+    table = pd.DataFrame([{"rank": r, "image": Path(m.path).name, "score": round(m.score, 2),
+                           "explicit (text)": round(m.explicit, 2),
+                           "implicit (reference)": round(m.implicit, 2)}
+                          for r, m in enumerate(result.results, start=1)],
+                         columns=TABLE_COLUMNS)
     looked = ", ".join(filter(None, [f"objects: *{result.content}*" if result.content else "",
                                      *(f"appearance: *{a}*" for a in result.attributes)]))
     md = [f"**Model:** `{result.model}` · {len(index)} images · {result.ms:.0f} ms",
@@ -106,11 +111,31 @@ def retrieve(reference, text: str, weight: float = 0.5, top_k: int = 10,
     return items, table, "\n\n".join(md), shown
 
 
-def select_result(shown: list | None, evt: gr.SelectData):
-    """Make the clicked result the new reference image."""
-    if not shown or evt.index is None or not 0 <= evt.index < len(shown):
-        raise gr.Error("Click one of the results to use it as the new reference.")
-    return shown[evt.index]
+def cleared():
+    """Empty outputs, shown when a search fails, so no earlier ranking stays beside the error:
+    (results, scores table, details, shown results)."""
+    return [], pd.DataFrame(columns=TABLE_COLUMNS), "", []
+
+
+def clicked_rank(evt: gr.SelectData) -> int | None:
+    """The rank (1 = best) of the result clicked in the gallery (browser only)."""
+    return None if evt.index is None else int(evt.index) + 1
+
+
+@handle_errors
+def select_result(shown: list | None, rank: float | None):
+    """Make result number ``rank`` (1 = best, as captioned) of this session's last search the
+    new reference image. ``/retrieval_select`` from ``gradio_client`` takes the rank.
+
+    Raises:
+        gr.Error: no search yet in this session, or no result with that rank.
+    """
+    if not shown:
+        raise gr.Error("There are no results to choose from yet: run a search first, then pick "
+                       "one of its results.")
+    if rank is None or not float(rank).is_integer() or not 1 <= int(rank) <= len(shown):
+        raise gr.Error(f"Choose a result by its rank: 1 to {len(shown)} (got {rank}).")
+    return shown[int(rank) - 1]
 
 
 def build() -> None:
@@ -145,16 +170,25 @@ def build() -> None:
                 status = gr.Markdown()
             with gr.Column():
                 results = gr.Gallery(label="Results (click one to refine from it)", columns=5,
-                                     height=420, allow_preview=False)
-                table = gr.Dataframe(label="Scores", interactive=False)
+                                     height="auto", allow_preview=False)
+                table = gr.Dataframe(
+                    headers=TABLE_COLUMNS, label="Scores: score = explicit (does it show what "
+                    "the text asks for?) + implicit (does it look like the reference?)",
+                    interactive=False, wrap=True, max_height=640,
+                    column_widths=["9%", "37%", "14%", "20%", "20%"])
                 details = gr.Markdown()
         gr.Examples([[str(ROOT / e["reference"]), e["text"], e["weight"]] for e in EXAMPLES],
                     inputs=[reference, text, weight], label="Examples")
-        button.click(retrieve, [reference, text, weight, top_k, model, session],
-                     [results, table, details, shown], api_name="retrieve",
-                     concurrency_id="cpu")
+        outputs = [results, table, details, shown]
+        button.click(retrieve, [reference, text, weight, top_k, model, session], outputs,
+                     api_name="retrieve", concurrency_id="cpu"
+                     ).failure(cleared, None, outputs, api_name=False, queue=False)
         index_button.click(index_gallery, [files, model], [session, status],
                            api_name="retrieval_index_gallery", concurrency_id="cpu")
         default_button.click(use_default_gallery, [session], [session, status],
                              api_name="retrieval_use_default")
-        results.select(select_result, [shown], [reference], api_name="retrieval_select")
+        # the gallery's click gives its rank to a hidden number; the public endpoint takes the
+        # rank, so /retrieval_select can be scripted (a SelectData cannot be sent by a client)
+        rank = gr.Number(visible=False, precision=0, label="Result rank (1 = best)")
+        results.select(clicked_rank, None, rank, api_visibility="private", queue=False).then(
+            select_result, [shown, rank], [reference], api_name="retrieval_select")

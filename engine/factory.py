@@ -206,6 +206,33 @@ def handwriting_pipeline(model: str | None = None) -> Any:
     return _build_handwriting(model)  # a variant: built for this (command-line) process
 
 
+#: The registry name of the scene world's parser (image -> objects).
+SCENE_PARSER = "scene-parser"
+
+
+def scene_parser_models() -> list[str]:
+    """Registered scene parsers (empty when ``assets/scenes/scene_parser.safetensors`` is
+    missing)."""
+    return list_models(task="scene-parser")
+
+
+@functools.lru_cache(maxsize=4)
+def scene_parser(model: str | None = None) -> Any:
+    """The process-wide :class:`engine.scenes.parser.SceneParser` of ``model`` (default
+    :data:`SCENE_PARSER`), read-only.
+
+    Raises:
+        UserInputError: not a registered scene parser (the message lists the valid ones).
+    """
+    from engine.scenes.parser import SceneParser
+    model = model or SCENE_PARSER
+    valid = scene_parser_models()
+    if model not in valid:
+        raise UserInputError(unknown_name_message("scene parser", model, valid or ["(none: "
+                             "train one with python -m engine train-scene-parser)"]))
+    return SceneParser(load_model(model))
+
+
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task("caption", EMBEDDED_BACKBONE, _caption_models, _build_caption),
     Task("change", EMBEDDED_BACKBONE, _change_models, _build_change),
@@ -319,4 +346,4 @@ def model_info(name: str) -> ModelSpec:
 
 __all__ = ["Choice", "TASKS", "check_model", "choose_pipeline", "default_model", "get_pipeline",
            "handwriting_models", "handwriting_pipeline", "list_models", "model_info",
-           "task_models"]
+           "scene_parser", "scene_parser_models", "task_models"]

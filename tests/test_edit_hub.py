@@ -145,12 +145,13 @@ def test_a_hub_editor_is_not_built_while_the_hub_is_unreachable():
         get_pipeline("edit", "instruct-pix2pix")
 
 
-def test_cli_edit_with_an_unreachable_hub_model_prints_one_line_and_exits_2(tmp_path, capsys):
+def test_cli_edit_no_fallback_with_an_unreachable_hub_model_prints_one_line_and_exits_2(
+        tmp_path, capsys):
     from conftest import EXAMPLES
 
     from engine.cli import main
     status = main(["edit", str(EXAMPLES / "coffee.jpg"), "--text", "make it red", "--model",
-                   "sd-inpainting", "--out", str(tmp_path / "x.png")])
+                   "sd-inpainting", "--no-fallback", "--out", str(tmp_path / "x.png")])
     err = capsys.readouterr().err
     assert status == 2 and err.startswith("error: sd-inpainting:") and "cannot be reached" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x.png").exists()

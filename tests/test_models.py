@@ -49,6 +49,7 @@ TINY: dict[str, Callable] = {
     "instruct-pix2pix": _tiny_diffusers("instruct"),
     "sd-inpainting": _tiny_diffusers("inpaint"),
     "smp-convnext-tiny": _convnext_atto,
+    "scene-parser": lambda tmp_path: create_model("scene-parser"),  # 1 MB, ships in assets/
 }
 
 
@@ -133,9 +134,19 @@ def _check_fewshot(checkpoint, spec):
     assert torch.allclose(probs.sum(-1), torch.ones(3), atol=1e-5)
 
 
+def _check_scene_parser(model, spec):
+    x = torch.rand(2, 3, spec.preprocess.size, spec.preprocess.size,
+                   generator=torch.Generator().manual_seed(0))
+    maps = model(x)
+    g = spec.preprocess.size // 4
+    assert maps["heatmap"].shape == (2, 1, g, g) and maps["color"].shape == (2, 8, g, g)
+    assert all(torch.isfinite(m).all() for m in maps.values())
+
+
 CHECKS = {"backbone": _check_backbone, "text": _check_text, "caption": _check_caption,
           "edit": _check_diffusers, "inpaint": _check_diffusers,
-          "segmentation": _check_segmentation, "fewshot": _check_fewshot}
+          "segmentation": _check_segmentation, "fewshot": _check_fewshot,
+          "scene-parser": _check_scene_parser}
 
 
 @pytest.mark.parametrize("name", list_models())

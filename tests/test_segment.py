@@ -257,7 +257,8 @@ def test_cli_segment_writes_a_query_sized_mask_and_resizes_mismatched_masks(
     assert status == 2 and "empty" in capsys.readouterr().err
 
 
-def test_cli_segment_refuses_unknown_and_unreachable_models_in_one_line(capsys, tmp_path):
+def test_cli_segment_refuses_unknown_and_strict_unreachable_models_in_one_line(capsys,
+                                                                               tmp_path):
     from engine.cli import main
     args = ["segment", "--support", str(EXAMPLE / "support.jpg"),
             str(EXAMPLE / "support_mask.png"), "--query", str(EXAMPLE / "query.jpg"),
@@ -265,7 +266,7 @@ def test_cli_segment_refuses_unknown_and_unreachable_models_in_one_line(capsys, 
     assert main(args + ["nope"]) == 2
     err = capsys.readouterr().err
     assert "unknown segment model 'nope'" in err and "smp-convnext-tiny" in err
-    assert main(args + ["smp-convnext-tiny"]) == 2  # tests run with HF_HUB_OFFLINE=1
+    assert main(args + ["smp-convnext-tiny", "--no-fallback"]) == 2  # HF_HUB_OFFLINE=1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "hub cannot be reached" in err
     assert not (tmp_path / "m.png").exists()

@@ -9,7 +9,7 @@ sampling); the tags, their sentence and the CAM are still given.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image
 
@@ -17,7 +17,7 @@ from engine.captioning.captioners import HubCaptioner, check_decoding
 from engine.captioning.sentence import Tag, sentence_from_tags
 from engine.captioning.tagger import ImageNetTagger
 from engine.viz import overlay_heatmap
-from engine.inputs.images import require_rgb
+from engine.inputs.images import require_rgb, small_image_note
 
 
 @dataclass
@@ -31,6 +31,7 @@ class CaptionResult:
         model: the name of the model that wrote the caption (the pipeline's ``name``).
         ms: wall milliseconds of the model calls.
         tag_caption: the sentence built from tags (also given with a hub captioner).
+        notes: remarks for the user (an image too small to mean anything).
     """
 
     caption: str
@@ -39,12 +40,14 @@ class CaptionResult:
     model: str
     ms: float
     tag_caption: str
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         """The result as JSON-ready dict (tags as [name, probability] pairs, no image)."""
         return {"caption": self.caption, "tags": [[t.name, round(t.probability, 4)]
                                                   for t in self.tags],
-                "tag_caption": self.tag_caption, "model": self.model, "ms": round(self.ms, 1)}
+                "tag_caption": self.tag_caption, "model": self.model, "ms": round(self.ms, 1),
+                "notes": list(self.notes)}
 
 
 class CaptionPipeline:
@@ -92,5 +95,6 @@ class CaptionPipeline:
         if self.captioner is not None:
             caption = self.captioner.caption([image], decoding=decoding, seed=seed)[0]
         ms = (time.perf_counter() - t0) * 1000.0
+        small = small_image_note(image)
         return CaptionResult(caption, tags, overlay_heatmap(image, cam), self.name, ms,
-                             tag_caption)
+                             tag_caption, [small] if small else [])

@@ -2,6 +2,9 @@
 
 A sub-command lives in its own module here exposing ``register(subparsers)``, which adds an
 argparse parser whose ``func(args) -> int`` runs it; add the module to :data:`COMMANDS`.
+A sub-command with a ``--model`` gets it from :func:`add_model_option` and its pipeline from
+:func:`pipeline_for`: a hub model the machine cannot reach falls back to the embedded model,
+as in the app, and the JSON's ``notes`` say so (``--no-fallback`` refuses instead, exit 2).
 A user's mistake (:class:`engine.errors.UserInputError`, an unreachable hub, a missing file)
 gives a one-line message on stderr and exit status 2, never a traceback; an internal error (a
 bug) prints its traceback and exits with status 1.
@@ -17,13 +20,48 @@ import sys
 from typing import Any
 
 #: Modules of engine.cli that define sub-commands, in --help order.
-COMMANDS = ["models", "caption", "classify", "train_fewshot", "fewshot_eval", "change", "retrieve", "edit", "segment"]
+COMMANDS = ["models", "caption", "classify", "train_fewshot", "fewshot_eval", "change", "retrieve", "edit", "segment",
+            "scenes"]
 
 
 def emit(obj: dict[str, Any]) -> None:
     """Print one result as a JSON line on stdout (UTF-8, unicode kept)."""
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+def add_model_option(parser: argparse.ArgumentParser, help: str, default: str | None = None
+                     ) -> None:
+    """Add ``--model`` and ``--no-fallback`` (see :func:`pipeline_for`) to a sub-command."""
+    parser.add_argument("--model", default=default, help=help)
+    parser.add_argument("--no-fallback", action="store_true",
+                        help="if --model is a hub model the machine cannot reach, stop with "
+                             "exit status 2 instead of using the embedded model")
+
+
+def pipeline_for(task: str, args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """The pipeline of ``task`` on ``args.model``, as the app chooses it.
+
+    Returns:
+        (pipeline, notes): a hub model that cannot be reached is replaced by the task's
+        embedded model and the notes hold the one-sentence reason
+        (:func:`engine.factory.choose_pipeline`); with ``--no-fallback`` no replacement.
+
+    Raises:
+        engine.errors.UserInputError: the task does not accept the model.
+        engine.models.HubUnavailableError: ``--no-fallback`` and the hub is unreachable.
+    """
+    from engine.factory import choose_pipeline, get_pipeline
+    from engine.models import HubUnavailableError
+    if getattr(args, "no_fallback", False):
+        try:
+            return get_pipeline(task, args.model), []
+        except HubUnavailableError:
+            raise HubUnavailableError(f"{args.model}: the model hub cannot be reached from this "
+                                      f"machine, and --no-fallback forbids using the embedded "
+                                      f"model instead.") from None
+    choice = choose_pipeline(task, args.model)
+    return choice.pipeline, [choice.note] if choice.note else []
 
 
 def build_parser() -> argparse.ArgumentParser:

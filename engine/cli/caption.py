@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import sys
 
-from engine.cli import emit
+from engine.cli import add_model_option, emit, pipeline_for
 
 
 def register(sub) -> None:
     p = sub.add_parser("caption", help="caption images (tags + sentence)")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--model", default=None,
-                   help="efficientnet_lite0 (offline tags, the default) or a hub captioner "
+    add_model_option(p, "efficientnet_lite0 (offline tags, the default) or a hub captioner "
                         "(blip-base)")
     p.add_argument("--top-k", type=int, default=5, help="tags per image (1..20)")
     p.add_argument("--decoding", choices=["beam", "nucleus"], default="beam",
@@ -20,9 +19,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from engine.factory import get_pipeline
     from engine.inputs.images import ImageInputError, load_image
-    status = 0
+    status, pipe, choice_notes = 0, None, []
     for path in args.images:
         try:
             loaded = load_image(path)
@@ -30,7 +28,8 @@ def run(args) -> int:
             sys.stderr.write(f"error: {exc}\n")
             status = 2
             continue
-        pipe = get_pipeline("caption", args.model)  # built on the first good image, then cached
+        if pipe is None:  # chosen on the first good image (a hub model may fall back)
+            pipe, choice_notes = pipeline_for("caption", args)
         result = pipe(loaded.image, top_k=args.top_k, decoding=args.decoding, seed=args.seed)
-        emit({"image": path, **result.to_json()})
+        emit({"image": path, **result.to_json(), "notes": list(loaded.notes) + choice_notes})
     return status

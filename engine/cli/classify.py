@@ -10,7 +10,7 @@ call in one episode.
 """
 from __future__ import annotations
 
-from engine.cli import emit
+from engine.cli import add_model_option, emit, pipeline_for
 
 
 def register(sub) -> None:
@@ -21,9 +21,9 @@ def register(sub) -> None:
     p.add_argument("--method", default=None,
                    help="over a photo backbone: a method offered over frozen features "
                         "(default protonet; see list-models --task fewshot-method)")
-    p.add_argument("--model", default="efficientnet_lite0",
-                   help="a photo backbone (efficientnet_lite0, openclip-vit-b-32) or a "
-                        "meta-learned handwriting model (omniglot-*, see list-models)")
+    add_model_option(p, "a photo backbone (efficientnet_lite0, openclip-vit-b-32) or a "
+                        "meta-learned handwriting model (omniglot-*, see list-models)",
+                     default="efficientnet_lite0")
     p.set_defaults(func=run)
 
 
@@ -33,15 +33,17 @@ def run(args) -> int:
     from engine.inputs.images import load_image
     support = read_support_folder(args.support)
     queries = [load_image(q).image for q in args.query]
-    if args.model in factory.handwriting_models(include_variants=True):  # drawings
+    notes: list[str] = []
+    if args.model in factory.handwriting_models(include_variants=True):  # drawings (embedded)
         pipeline = factory.handwriting_pipeline(args.model)
     else:
-        pipeline = factory.get_pipeline("fewshot", args.model)
+        pipeline, notes = pipeline_for("fewshot", args)
     result = pipeline(support, queries, method=args.method)
     for path, pred in zip(args.query, result.predictions):
         emit({"query": path, "label": pred.answer,  # null when classes are tied
               "probabilities": {k: round(v, 6) for k, v in pred.probabilities.items()},
               "tied": pred.tied, "notes": [*result.notes, *pred.notes],
               "method": result.method, "model": result.model,
-              "ms": round(result.ms / len(queries), 1)})  # model call, loading excluded
+              "ms": round(result.ms / len(queries), 1),  # model call, loading excluded
+              "notes": notes})
     return 0

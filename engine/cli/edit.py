@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.cli import emit
+from engine.cli import add_model_option, emit, pipeline_for
 
 
 def register(sub) -> None:
@@ -16,8 +16,7 @@ def register(sub) -> None:
     p.add_argument("--mask", default=None,
                    help="mask image (white or opaque = region to change), resized to IMAGE")
     p.add_argument("--seed", type=int, default=0, help="seed of hub models' sampling")
-    p.add_argument("--model", default=None,
-                   help="efficientnet_lite0 (offline editor, the default) or a hub editor "
+    add_model_option(p, "efficientnet_lite0 (offline editor, the default) or a hub editor "
                         "(instruct-pix2pix, sd-inpainting)")
     p.add_argument("--steps", type=int, default=20, help="hub models: denoising steps")
     p.add_argument("--guidance", type=float, default=7.5, help="hub models: text guidance")
@@ -29,7 +28,6 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from engine.errors import UserInputError
-    from engine.factory import get_pipeline
     from engine.inputs.images import load_image, load_mask
     from engine.inputs.text import clean_text
     out = Path(args.out)
@@ -39,11 +37,11 @@ def run(args) -> int:
     text = clean_text(args.text, field="instruction")
     mask = None if args.mask is None else load_mask(args.mask, size=loaded.image.size,
                                                     name=args.mask)
-    pipe = get_pipeline("edit", args.model)
+    pipe, choice_notes = pipeline_for("edit", args)
     result = pipe(loaded.image, text.text, mask, seed=args.seed, steps=args.steps,
                   guidance_scale=args.guidance, image_guidance_scale=args.image_guidance)
     out.parent.mkdir(parents=True, exist_ok=True)
     result.image.save(out)
     emit({"image": args.image, "out": str(out), **result.to_json(),
-          "notes": list(loaded.notes) + list(text.notes) + result.notes})
+          "notes": list(loaded.notes) + list(text.notes) + choice_notes + result.notes})
     return 0

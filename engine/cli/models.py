@@ -13,8 +13,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from engine.errors import UserInputError, unknown_name_message
     from engine.factory import list_models, model_info
     from engine.fewshot.methods import list_methods, method_class
+    tasks = sorted({model_info(n).task for n in list_models()}) + ["fewshot-method"]
+    if args.task is not None and args.task not in tasks:
+        raise UserInputError(unknown_name_message("task", args.task, tasks))
     for name in list_models(task=args.task):
         spec = model_info(name)
         emit({"model": name, "task": spec.task, "source": spec.source,

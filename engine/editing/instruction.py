@@ -7,10 +7,12 @@ small and regular); what it cannot parse is refused with the list of what it can
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from engine.colours import NAMED_COLOURS
 from engine.errors import UserInputError
+from engine.inputs.text import words as text_words
 
 #: Operations of the embedded editor.
 OPERATIONS = ("recolour", "remove", "grayscale", "blur", "brighten", "darken", "sepia")
@@ -48,14 +50,24 @@ class Command:
 
     Attributes:
         operation: one of :data:`OPERATIONS`.
-        target: the words naming what to edit ("cat", "coffee cup"); :data:`WHOLE_IMAGE` or
-            :data:`BACKGROUND` for those.
+        target: the words naming what to edit ("cat", "coffee cup", in any script and emoji
+            kept as typed: "piñata", "🐈", "猫"); :data:`WHOLE_IMAGE` or :data:`BACKGROUND`
+            for those.
         colour: named colour of a recolouring, else None.
     """
 
     operation: str
     target: str
     colour: str | None = None
+
+
+def _normalise(text: str) -> str:
+    """NFC, lower case, single spaces; letters of any script, digits, marks, symbols (emoji)
+    and ``& ' -`` kept, other punctuation made a space."""
+    text = unicodedata.normalize("NFC", text).lower()
+    kept = "".join(ch if ch in "&'-\u200d" or unicodedata.category(ch)[0] in "LMNS" else " "
+                   for ch in text)
+    return " ".join(kept.split())
 
 
 def _colour_in(text: str) -> str | None:
@@ -77,7 +89,7 @@ def parse_instruction(text: str) -> Command:
         UserInputError: no operation the embedded editor can carry out; the message lists
             :data:`CAPABILITIES`.
     """
-    low = " ".join(re.sub(r"[^\w&' -]+", " ", text.lower()).split())
+    low = _normalise(text)
     operation, colour, span = None, None, None
     for op, pattern in _PATTERNS:
         m = re.search(pattern, low)
@@ -93,8 +105,7 @@ def parse_instruction(text: str) -> Command:
                          f"{CAPABILITIES}. For other edits choose a hub model "
                          f"(InstructPix2Pix) when the model hub is reachable.")
     rest = low if span is None else low[:span.start()] + " " + low[span.end():]
-    words = [w for w in re.findall(r"[a-z]+", rest)
-             if w not in _STOP and w not in NAMED_COLOURS]
+    words = [w for w in text_words(rest) if w not in _STOP and w not in NAMED_COLOURS]
     if colour is None and operation == "recolour":
         colour = _colour_in(low)
     phrase = " ".join(words)

@@ -21,6 +21,7 @@ from engine.editing.instruction import (BACKGROUND, PAINTED_REGION, WHOLE_IMAGE,
                                         parse_instruction)
 from engine.editing.localize import Localiser
 from engine.errors import UserInputError
+from engine.inputs.text import english_words, words
 
 #: Pixels a *found* object's region is grown by for a removal, so its edge goes too (a painted
 #: mask is used as painted).
@@ -65,7 +66,8 @@ class OfflineEditor:
         """(H, W) bool region of ``command.target``; appends what was matched to ``notes``.
 
         Raises:
-            UserInputError: the target matches no class or cannot be found.
+            UserInputError: the target has a word the editor cannot read (another script than
+                English's), matches no class, is not in the image or cannot be found.
         """
         W, H = image.size
         if command.target == WHOLE_IMAGE:
@@ -74,14 +76,38 @@ class OfflineEditor:
             loc = self.localiser(image, None)
             notes.append(f"Background = everything but the main object ({loc.classes[0]}).")
             return ~loc.mask
-        loc = self.localiser(image, command.target)
-        notes.append(f"\"{command.target}\" matched ImageNet classes {', '.join(loc.classes[:3])}"
+        read: list[str] = []
+        phrase = self.object_phrase(command.target, read)
+        try:
+            loc = self.localiser(image, phrase)
+        except UserInputError as exc:  # say how an emoji was read, then why it was refused
+            raise UserInputError(" ".join(read + [str(exc)])) from None
+        notes.extend(read)
+        notes.append(f"\"{phrase}\" matched ImageNet classes {', '.join(loc.classes[:3])}"
                      f" (similarity {loc.similarity:.2f}; image probability "
                      f"{loc.probability:.2f}).")
         if loc.probability < CONFIDENT_PROBABILITY:
             notes.append("The classifier is not confident this object is in the image; the "
                          "region is a guess. Paint a mask for a precise edit.")
         return loc.mask
+
+    @staticmethod
+    def object_phrase(target: str, notes: list[str]) -> str:
+        """The English words the localiser matches for ``target``; emoji read by their Unicode
+        names ("🐈" -> "cat", said in ``notes``).
+
+        Raises:
+            UserInputError: a word in another script ("猫"): the embedded models know English
+                object names only, so nothing is edited rather than guessing.
+        """
+        read = english_words(words(target))
+        if read.unknown:
+            raise UserInputError(
+                f"I don't know what '{read.unknown[0]}' is: the offline editor knows English "
+                f"object names (ImageNet's 1,000 classes), so nothing was edited. Paint a mask "
+                f"over it in 'Caption + mask' mode instead, or name it in English.")
+        notes.extend(read.notes)
+        return " ".join(read.words)
 
     @staticmethod
     def apply(arr: np.ndarray, command: Command, region: np.ndarray, grow: bool,

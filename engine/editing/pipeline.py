@@ -24,7 +24,7 @@ from engine.editing.editor import Editor, Progress
 from engine.editing.operations import compose
 from engine.errors import UserInputError
 from engine.viz import overlay_heatmap
-from engine.inputs.images import require_rgb
+from engine.inputs.images import require_rgb, small_image_note
 
 #: Change magnitudes (mean absolute difference, 0..255) the heatmap's colour scale spans.
 HEATMAP_RANGE = (0.0, 96.0)
@@ -142,5 +142,7 @@ class EditPipeline:
         outside = ~out.region
         frac_out = float(changed[outside].mean()) if outside.any() else 0.0
         heat = overlay_heatmap(image, change_heatmap(arr, edited), vrange=HEATMAP_RANGE)
+        small = small_image_note(image)
         return EditResult(Image.fromarray(edited), out.region, heat, out.operation, out.target,
-                          float(changed.mean()), frac_out, self.name, ms, list(out.notes))
+                          float(changed.mean()), frac_out, self.name, ms,
+                          list(out.notes) + ([small] if small else []))

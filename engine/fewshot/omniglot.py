@@ -28,6 +28,7 @@ from PIL import Image
 from scipy import ndimage
 
 from engine.errors import UserInputError
+from engine.inputs.files import class_folders, is_skipped
 from engine.inputs.images import to_rgb
 
 SIZE = 28
@@ -158,11 +159,11 @@ def character_files() -> dict[str, list[Path]]:
     """``"Alphabet/characterNN"`` -> its 20 image paths sorted by drawer, both archives merged."""
     raw = extract()
     chars: dict[str, list[Path]] = {}
-    for set_dir in sorted(p for p in raw.iterdir() if p.is_dir()):
+    for set_dir in class_folders(raw):  # __MACOSX/ and hidden folders skipped
         for char_dir in sorted(set_dir.glob("*/character*")):
             key = f"{char_dir.parent.name}/{char_dir.name}"
             if key not in chars:  # Greek and Latin are in both archives
-                chars[key] = sorted(char_dir.glob("*.png"),
+                chars[key] = sorted((p for p in char_dir.glob("*.png") if not is_skipped(p.name)),
                                     key=lambda p: int(p.stem.rsplit("_", 1)[1]))
     return chars
 
@@ -275,7 +276,8 @@ def read_runs(root: str | os.PathLike) -> list[Run]:
         raise FileNotFoundError(f"no runNN/class_labels.txt folders under {root}")
     runs = []
     for run_dir in run_dirs:
-        support = tuple(sorted((run_dir / "training").glob("*.png")))
+        support = tuple(sorted(p for p in (run_dir / "training").glob("*.png")
+                               if not is_skipped(p.name)))  # no ._* AppleDouble files
         index = {p.resolve(): i for i, p in enumerate(support)}
         queries, labels = [], []
         for n, line in enumerate((run_dir / "class_labels.txt").read_text().splitlines(), 1):

@@ -20,7 +20,7 @@ from pathlib import Path
 from PIL import Image
 
 from engine.errors import UserInputError
-from engine.inputs.files import image_files
+from engine.inputs.files import class_folders, image_files
 from engine.inputs.images import DEFAULT_MAX_SIDE, load_image
 from engine.inputs.text import name_key, normalize_name
 
@@ -280,7 +280,8 @@ def read_support_folder(root: str | Path, max_side: int | None = DEFAULT_MAX_SID
     """Load an ImageFolder-layout support set: one sub-folder of images per class, by name.
 
     Args:
-        root: the folder; hidden sub-folders and files are skipped.
+        root: the folder; hidden and operating-system entries (``__MACOSX/``, ``._*``,
+            ``.DS_Store``, ``Thumbs.db``; :func:`engine.inputs.files.is_skipped`) are skipped.
         max_side: long side in pixels images are downscaled to (see ``load_image``).
 
     Class names are the folder names after :func:`clean_name` (NFC, spaces collapsed).
@@ -293,7 +294,7 @@ def read_support_folder(root: str | Path, max_side: int | None = DEFAULT_MAX_SID
     root = Path(root)
     if not root.is_dir():
         raise UserInputError(f"support folder {str(root)!r} does not exist")
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    folders = class_folders(root)  # __MACOSX/ and hidden folders are not classes
     if not folders:
         raise UserInputError(f"support folder {str(root)!r} has no class sub-folders")
     seen: dict[str, str] = {}

@@ -9,7 +9,9 @@ Rules (they answer ``../shared/cases/cases.md`` case by case):
 * EXIF orientation is applied, so images are processed upright.
 * Animated images (GIF, APNG, WebP): the **first frame** is used, everywhere.
 * Every colour mode becomes 3-channel ``RGB``. Transparency is composited onto **white**
-  (:data:`BACKGROUND`), the colour a transparent PNG shows on a web page.
+  (:data:`BACKGROUND`), the colour a transparent PNG shows on a web page, whether it is stored
+  as an alpha channel or as a ``tRNS`` colour key (an RGB, grayscale, 16-bit or palette PNG
+  naming one colour "transparent"): both give the same pixels.
 * Images larger than ``max_side`` pixels on their long side are downscaled (aspect kept) so
   memory stays bounded; tiny images are kept as they are (models resize them).
 """
@@ -88,6 +90,8 @@ def _read_bytes(source: ImageSource, label: str, max_bytes: int) -> bytes:
         data = source
     else:
         path = Path(source)
+        if path.is_dir():
+            raise ImageInputError(f"{label} is a folder, not an image file.")
         if not path.is_file():
             raise ImageInputError(f"{label}: file not found.")
         size = path.stat().st_size
@@ -121,6 +125,10 @@ _GRAY_CONVERTIBLE = ("1", "L", "P", "RGB", "RGBX", "CMYK", "YCbCr", "I", "F", "I
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = BACKGROUND) -> Image.Image:
     """Convert any Pillow mode to 3-channel RGB, compositing transparency onto ``background``.
 
+    Transparency is an alpha channel (RGBA, LA, PA) or a colour key (``image.info
+    ["transparency"]``: a PNG ``tRNS`` chunk on an RGB, grayscale, 1-bit, 16-bit or palette
+    image, a GIF's transparent index); pixels of the key colour are treated as alpha 0.
+
     Args:
         image: a decoded image in any mode (1, L, LA, P, RGBA, I;16, I, F, CMYK, YCbCr, ...).
         background: RGB colour (0..255) placed under transparent pixels.
@@ -128,18 +136,22 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = BACKGROUND) ->
     Returns:
         A new ``RGB`` image of the same size.
     """
-    if image.mode == "RGB":
+    keyed = "transparency" in image.info  # a tRNS colour key (or a palette's transparent entry)
+    if image.mode == "RGB" and not keyed:
         return image.copy()
     if image.mode == "P":
-        image = image.convert("RGBA") if "transparency" in image.info else image.convert("RGB")
+        image = image.convert("RGBA") if image.has_transparency_data else image.convert("RGB")
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         arr = np.asarray(image, dtype=np.float64)
+        opaque = arr != image.info["transparency"] if keyed else None  # 16-bit colour key
         lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
         arr = np.nan_to_num((arr - lo) * scale).clip(0, 255).astype(np.uint8)
         image = Image.fromarray(arr, mode="L")
-    if image.mode in ("RGBA", "LA", "La", "RGBa", "PA"):
-        rgba = image.convert("RGBA")
+        if opaque is not None:
+            image = Image.merge("LA", (image, Image.fromarray(opaque.astype(np.uint8) * 255)))
+    if image.mode in ("RGBA", "LA", "La", "RGBa", "PA") or image.has_transparency_data:
+        rgba = image.convert("RGBA")  # a colour key (RGB, L, 1 + tRNS) becomes alpha 0 here
         base = Image.new("RGBA", rgba.size, background + (255,))
         return Image.alpha_composite(base, rgba).convert("RGB")
     if image.mode == "LAB":  # CIELAB TIFFs: Pillow's convert() has no LAB -> RGB path
@@ -288,42 +300,61 @@ def _array_to_uint8(arr: np.ndarray, label: str) -> np.ndarray:
     return arr
 
 
+#: Gray level (0..255) at or above which a pixel of an opaque mask is selected (white = object).
+MASK_THRESHOLD = 128
+#: Alpha (0..255) at or above which a pixel of a mask with transparency counts as painted: any
+#: visible paint, so a 40 %-opaque brush (alpha about 100) and soft stroke edges are painted.
+PAINT_MIN_ALPHA = 1
+
+
 def load_mask(source: ImageSource, size: tuple[int, int], *, name: str | None = None,
-              threshold: int = 128, allow_empty: bool = False) -> np.ndarray:
+              threshold: int = MASK_THRESHOLD, allow_empty: bool = False) -> np.ndarray:
     """Load a binary mask and fit it to an image of ``size`` (nearest-neighbour resize).
 
-    The mask may be grayscale (white = selected), RGB, or RGBA where painted (opaque) pixels
-    are selected, as Gradio's image editor produces.
+    One rule for every mask, painted in the browser or uploaded as a file:
+
+    * a mask with transparency (an RGBA / LA / PA layer as Gradio's image editor sends, or a
+      ``tRNS`` colour key) that is not fully opaque: a pixel is selected when its alpha is at
+      least :data:`PAINT_MIN_ALPHA` (1), i.e. any visible paint, whatever its colour or opacity;
+    * otherwise (grayscale, RGB, a fully opaque RGBA): its gray level is at least ``threshold``
+      (:data:`MASK_THRESHOLD`, 128): white = selected.
 
     Args:
         source: file path, bytes, ``PIL.Image`` or array.
         size: (width, height) in pixels of the image the mask belongs to.
         name: name to quote in messages.
-        threshold: gray level (0..255) at or above which a pixel is foreground.
-        allow_empty: accept a mask with no foreground pixel.
+        threshold: gray level (0..255) at or above which a pixel of an opaque mask is selected.
+        allow_empty: accept a mask with no selected pixel.
 
     Returns:
         (H, W) bool array, H and W from ``size``.
 
     Raises:
         ImageInputError: the mask does not decode (see :func:`load_image`), or it is empty and
-            ``allow_empty`` is False.
+            ``allow_empty`` is False (the message gives the rule and the brightest gray level).
     """
     label = _display_name(source, name)
     raw, _ = decode_image(source, name=name)
-    if raw.mode in ("RGBA", "LA", "PA") or (raw.mode == "P" and "transparency" in raw.info):
-        alpha = np.asarray(raw.convert("RGBA"))[..., 3]
-        gray = np.asarray(raw.convert("L"))
-        sel = alpha >= threshold if alpha.min() < 255 else gray >= threshold
-        mask_img = Image.fromarray(sel.astype(np.uint8) * 255)
-    else:
-        mask_img = _convert(lambda: raw.convert("L") if raw.mode in _GRAY_CONVERTIBLE
-                            else to_rgb(raw).convert("L"), raw, label)
+    sel = gray = None
+    if raw.has_transparency_data:
+        alpha = np.asarray(_convert(lambda: raw.convert("RGBA"), raw, label))[..., 3]
+        if alpha.min() < 255:
+            sel = alpha >= PAINT_MIN_ALPHA
+    if sel is None:
+        gray = _convert(lambda: raw.convert("L") if raw.mode in _GRAY_CONVERTIBLE
+                        else to_rgb(raw).convert("L"), raw, label)
+        sel = np.asarray(gray) >= threshold
+    mask_img = Image.fromarray(sel.astype(np.uint8) * 255)
     if mask_img.size != tuple(size):
         mask_img = mask_img.resize(tuple(size), Image.Resampling.NEAREST)
-    mask = np.asarray(mask_img) >= threshold
+    mask = np.asarray(mask_img) >= 128
     if not allow_empty and not mask.any():
-        raise ImageInputError(f"{label} is empty: paint at least a few pixels of the object.")
+        if gray is None:  # judged by alpha: nothing visible was painted
+            raise ImageInputError(f"{label} is empty: paint at least a few pixels of the "
+                                  f"object.")
+        raise ImageInputError(f"{label} is empty: no pixel reaches gray level {threshold} "
+                              f"(white = object; its brightest is {int(np.asarray(gray).max())}"
+                              f"). Paint at least a few pixels of the object white.")
     return mask
 
 
@@ -348,3 +379,24 @@ def require_rgb(image: object, what: str = "image") -> Image.Image:
         raise ValueError(f"{what} must be an RGB PIL image, got {mode!r} "
                          "(load it with engine.inputs.images.load_image)")
     return image
+
+
+#: Images smaller than this (pixels) on a side get a note: too few pixels to show anything.
+SMALL_IMAGE_SIDE = 32
+
+
+def small_image_note(image: Image.Image, what: str = "image") -> str | None:
+    """A note for an image too small to mean anything (under :data:`SMALL_IMAGE_SIDE` pixels on
+    a side; the models upsample it to 224 px and answer anyway), else None.
+
+    Args:
+        image: the image as loaded (``load_image`` never upsamples, so this is its size).
+        what: how to name it ("image", "reference image").
+
+    Returns:
+        "The image is very small (1×1 px); the answer may not mean anything." or None.
+    """
+    W, H = image.size
+    if min(W, H) >= SMALL_IMAGE_SIDE:
+        return None
+    return f"The {what} is very small ({W}×{H} px); the answer may not mean anything."

@@ -1,8 +1,11 @@
 """Masks painted in the browser: the union of an image editor's layers.
 
 Gradio's image editor sends each painted layer as an RGBA image; each goes through
-:func:`engine.inputs.images.load_mask` (decoded and checked like any upload; painted = opaque,
-resized nearest to the image), and a pixel painted on any layer is selected.
+:func:`engine.inputs.images.load_mask` (decoded and checked like any upload, resized nearest to
+the image). A pixel is painted when its alpha is at least
+:data:`engine.inputs.images.PAINT_MIN_ALPHA` (1): any visible paint counts, so a
+semi-transparent brush (40 % opacity is alpha about 100) or a stroke's soft edge is painted. A
+pixel painted on any layer is selected.
 """
 from __future__ import annotations
 

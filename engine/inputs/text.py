@@ -100,3 +100,109 @@ def name_key(name: object) -> str:
     """
     return unicodedata.normalize("NFKC", unicodedata.normalize(
         "NFKC", normalize_name(name)).casefold())
+
+
+# --- words of a text, in any script (the editor's and retrieval's object words) -------------
+
+_JOINERS = "\u200d\ufe0f\ufe0e"  # zero-width joiner, emoji / text variation selectors
+_INNER = "'\u2019-"  # apostrophes and hyphens inside a word ("jack-o'-lantern", "t-shirt")
+
+
+def _letter_follows(text: str, i: int) -> bool:
+    """True if a letter or digit comes at ``i`` after any apostrophes / hyphens."""
+    while i < len(text) and text[i] in _INNER:
+        i += 1
+    return i < len(text) and unicodedata.category(text[i])[0] in "LN"
+
+
+def words(text: str) -> list[str]:
+    """The words of a text in any script, lower case, NFC-normalised.
+
+    A word is a run of letters, combining marks and digits (an apostrophe or hyphen between two
+    of them stays inside: "t-shirt"); every emoji (a pictographic symbol with its joiners,
+    variation selectors and modifiers: "🐈‍⬛") is a word of its own. Everything else
+    (punctuation, spaces, maths signs) separates words. "make the piñata red" ->
+    ["make", "the", "piñata", "red"]; "a 🐈!" -> ["a", "🐈"]; "猫" -> ["猫"].
+
+    Args:
+        text: any text (cleaned or not).
+
+    Returns:
+        The words in order (possibly empty).
+    """
+    text = unicodedata.normalize("NFC", text).lower()
+    out: list[str] = []
+    cur, kind = "", None  # kind of the word being read: "word", "emoji" or None
+    for i, ch in enumerate(text):
+        cat = unicodedata.category(ch)
+        if cat[0] in "LN" or (cat[0] == "M" and kind == "word"):
+            new = "word"
+        elif cat == "So" or (kind == "emoji" and (ch in _JOINERS or cat in ("Sk", "Mn", "Me")
+                                                   or text[i - 1] == "\u200d")):
+            new = "emoji"
+        elif ch in _INNER and kind == "word" and _letter_follows(text, i + 1):
+            cur += ch
+            continue
+        else:
+            new = None
+        if cur and (new != kind or (new == "emoji" and cat == "So" and text[i - 1] != "\u200d")):
+            out.append(cur)
+            cur = ""
+        kind = new
+        if new:
+            cur += ch
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _is_emoji(word: str) -> bool:
+    return bool(word) and unicodedata.category(word[0]) == "So"
+
+
+def _latin(word: str) -> bool:
+    """True if every letter of ``word`` is a Latin letter (accents included: "piñata")."""
+    return all(unicodedata.name(ch, "").startswith("LATIN") for ch in word if ch.isalpha())
+
+
+@dataclass(frozen=True)
+class EnglishWords:
+    """Words split into those an English-only text model can read and those it cannot.
+
+    Attributes:
+        words: usable words, an emoji replaced by its Unicode name in lower case ("🐈" ->
+            "cat", "🚗" -> "automobile").
+        unknown: words in a non-Latin script ("猫", "кошка"): the embedded text models
+            (MiniLM, ImageNet's class names) are English only.
+        notes: one line per emoji read by its name.
+    """
+
+    words: tuple[str, ...]
+    unknown: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+
+def english_words(tokens: list[str]) -> EnglishWords:
+    """Map words (from :func:`words`) to what the English-only embedded models can read.
+
+    Args:
+        tokens: words, lower case.
+
+    Returns:
+        :class:`EnglishWords`: emoji by their Unicode names ("🐈" -> "cat", the first
+        pictograph of a sequence: "🐈‍⬛" -> "cat"), words in other scripts set apart as unknown.
+    """
+    kept, unknown, notes = [], [], []
+    for token in tokens:
+        if _is_emoji(token):
+            name = unicodedata.name(token[0], "").lower()
+            if name:
+                kept.append(name)
+                notes.append(f"'{token}' was read as '{name}' (its Unicode name).")
+            else:
+                unknown.append(token)
+        elif _latin(token):
+            kept.append(token)
+        else:
+            unknown.append(token)
+    return EnglishWords(tuple(kept), tuple(unknown), tuple(notes))

@@ -28,6 +28,10 @@ from engine.retrieval.scoring import image_attributes
 
 #: Long side (pixels) of the thumbnail the appearance attributes are measured on.
 ATTRIBUTE_SIDE = 64
+#: A word the offline text model splits into sub-word pieces ("asdf" -> "as", "##df") is
+#: still known if its MiniLM similarity to some ImageNet class name reaches this ("espresso"
+#: 1.0, "teapot" 1.0; "asdf" 0.42, "qwerty" 0.48, "hjkl" 0.55, "piñata" 0.53).
+KNOWN_WORD_SIMILARITY = 0.6
 
 
 class RetrievalEncoder(Protocol):
@@ -49,6 +53,10 @@ class RetrievalEncoder(Protocol):
 
     def embed_text(self, text: str) -> tuple[np.ndarray, bool]:
         """Cleaned text -> ((Ds,) float32 unit vector, whether the text was truncated)."""
+
+    def unknown_words(self, words: list[str]) -> list[str]:
+        """The words (lower case) the text encoder has no meaning for (an empty list when it
+        cannot tell)."""
 
 
 def _check_images(images: list[Image.Image]) -> None:
@@ -133,6 +141,29 @@ class ConseEncoder:
         out = self.text_encoder.encode([text])
         return _array(out.embeddings[0]), bool(out.truncated[0])
 
+    @torch.no_grad()
+    def unknown_words(self, words: list[str]) -> list[str]:
+        """Words the offline model has no meaning for: not a whole word of the text encoder's
+        vocabulary (it splits them into pieces or reads [UNK]) *and* not within
+        :data:`KNOWN_WORD_SIMILARITY` of any ImageNet class name ("asdf", "qwerty").
+
+        Args:
+            words: lower-case words (from :func:`engine.inputs.text.words`).
+
+        Returns:
+            The unknown ones, in order (empty if the encoder has no tokenizer to ask).
+        """
+        tokenizer = getattr(self.text_encoder, "tokenizer", None)
+        if tokenizer is None or not words:
+            return []
+        split = [w for w in words if len(pieces := tokenizer.tokenize(w)) != 1
+                 or pieces[0] == tokenizer.unk_token]
+        if not split:
+            return []
+        emb = self.text_encoder.encode(split).embeddings.float()  # (U, Ds)
+        best = (emb @ self.class_text.table.T).max(dim=1).values  # (U,)
+        return [w for w, b in zip(split, best.tolist()) if b < KNOWN_WORD_SIMILARITY]
+
 
 class ClipEncoder:
     """Hub encoder: OpenCLIP image and text towers in one joint space.
@@ -177,3 +208,8 @@ class ClipEncoder:
             :attr:`text_context` tokens without saying so, so truncation is not reported.
         """
         return _array(self.clip.encode_text([text])[0]), False
+
+    def unknown_words(self, words: list[str]) -> list[str]:
+        """Not checked: CLIP's byte-level tokenizer and web-scale vocabulary read any word
+        (empty list)."""
+        return []

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +26,11 @@ from PIL import Image
 
 from engine.errors import UserInputError
 from engine.inputs.files import decode_uploads
-from engine.inputs.text import clean_text
+from engine.inputs.text import clean_text, english_words
 from engine.retrieval.encoders import RetrievalEncoder
 from engine.retrieval.index import GalleryIndex, Progress, index_folder, index_images
 from engine.retrieval.scoring import artemis_scores, parse_modification
-from engine.inputs.images import require_rgb
+from engine.inputs.images import require_rgb, small_image_note
 
 #: Largest number of results returned.
 MAX_TOP_K = 100
@@ -165,15 +165,38 @@ class RetrievalPipeline:
             UserInputError: no usable image (the refused files named), more than
                 :data:`MAX_GALLERY` images, or a zip archive that breaks a guard.
         """
-        files, notes = decode_uploads(list(paths), max_side=GALLERY_SIDE)
+        files, notes = decode_uploads(list(paths), max_side=GALLERY_SIDE,
+                                      max_images=MAX_GALLERY)  # counted before decoding
         if not files:
-            raise UserInputError("No usable image in the upload: " + " ".join(notes))
-        if len(files) > MAX_GALLERY:
-            raise UserInputError(f"{len(files)} images were uploaded; a session gallery holds at "
-                                 f"most {MAX_GALLERY}.")
+            raise UserInputError(" ".join(["No usable image in the upload" + (":" if notes
+                                                                              else "."), *notes]))
+        if len(files) > MAX_GALLERY:  # members without an image suffix that decoded as images
+            raise UserInputError(f"{len(files)} images were uploaded; at most {MAX_GALLERY} can "
+                                 f"be used.")
         index = index_images([(f.name, f.image) for f in files], self.encoder, progress,
                              hashes=[f.sha256 for f in files])
         return UploadedGallery(index, [f.image for f in files], notes)
+
+    def _text_notes(self, content: str) -> list[str]:
+        """Notes on content words the text models cannot read: another script than English's
+        (left out of the search), emoji (read by their Unicode names) and, for the offline
+        encoder, words with no meaning for it ("asdf qwerty": kept, but said so)."""
+        read = english_words(content.split())
+        notes = list(read.notes)
+        if read.unknown:
+            listed = ", ".join(f"'{w}'" for w in read.unknown)
+            one = len(read.unknown) == 1
+            notes.append(f"I don't know what {listed} {'is' if one else 'are'}: the text models "
+                         f"read English words only, so {'it was' if one else 'they were'} left "
+                         f"out of the search.")
+        unknown = self.encoder.unknown_words(list(read.words))
+        if unknown:
+            listed = ", ".join(f"'{w}'" for w in unknown)
+            notes.append(f"{listed} match{'es' if len(unknown) == 1 else ''} nothing the "
+                         f"`{self.name}` model knows (not a word of its vocabulary, and close "
+                         f"to none of the 1,000 ImageNet object names it can look for): the "
+                         f"text part of the scores may mean little.")
+        return notes
 
     def __call__(self, image: Image.Image, text: str, *, index: GalleryIndex,
                  weight: float = 0.5, top_k: int = 10, reference_hash: str | None = None
@@ -214,11 +237,15 @@ class RetrievalPipeline:
         self.encoder.prepare()  # one-off work outside the timed call (first use only)
         t0 = time.perf_counter()
         mod = parse_modification(cleaned.text)
+        notes += self._text_notes(mod.content)
+        content = " ".join(english_words(mod.content.split()).words)
+        small = small_image_note(image, "reference image")
+        notes += [small] if small else []
         ref = self.encoder.embed_images([image])
         visual_sim = index.visual @ ref["visual"][0]  # (N, Dv) @ (Dv,) -> (N,)
         semantic = None
-        if mod.content:
-            query, truncated = self.encoder.embed_text(mod.content)  # (Ds,)
+        if content:
+            query, truncated = self.encoder.embed_text(content)  # (Ds,)
             if truncated:
                 notes.append(f"The text is longer than the text encoder's "
                              f"{self.encoder.text_context} tokens; only its beginning was used.")
@@ -227,6 +254,7 @@ class RetrievalPipeline:
             notes.append("The text names nothing to look for (no object and no 'black and "
                          "white' / 'at night' style attribute): ranked by similarity to the "
                          "reference only.")
+        mod = replace(mod, content=content)
         score, explicit, implicit = artemis_scores(semantic, index.attributes, mod,
                                                    visual_sim, weight)
         keep = visual_sim < SAME_IMAGE_COSINE

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.inputs.text import words
+
 #: Standardised parts are clipped to +- this many standard deviations.
 CLIP_SIGMA = 3.0
 
@@ -64,7 +66,8 @@ def parse_modification(text: str) -> Modification:
         text: non-empty text (from :func:`engine.inputs.text.clean_text`).
 
     Returns:
-        :class:`Modification`. ``content`` is the text minus attribute phrases and filler
+        :class:`Modification`. ``content`` is the words (:func:`engine.inputs.text.words`:
+        any script, emoji kept, lower case) of the text minus attribute phrases and filler
         words; it may be empty ("the same"), and then only the attributes (if any) and the
         implicit similarity rank the gallery.
     """
@@ -75,8 +78,8 @@ def parse_modification(text: str) -> Modification:
             attrs.append(attr)
             phrases.append(found.group(0))
             rest = re.sub(rf"\b(?:{pattern})\b", " ", rest, flags=re.IGNORECASE)
-    content = " ".join(_FILLER.sub(" ", rest).replace(",", " ").split())
-    return Modification(content.strip(" .!?"), tuple(attrs), tuple(phrases))
+    content = " ".join(words(_FILLER.sub(" ", rest)))  # Unicode words; emoji kept as typed
+    return Modification(content, tuple(attrs), tuple(phrases))
 
 
 def image_attributes(pixels: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import UserInputError
-from engine.inputs.files import image_files
+from engine.inputs.files import class_folders, image_files
 from engine.inputs.images import load_image, load_mask
 from engine.inputs.text import name_key, normalize_name
 from engine.segmentation.panet import PANet
@@ -39,7 +39,7 @@ def load_pairs(data_dir: str | Path) -> dict[str, list[tuple[Path, Path]]]:
     if not root.is_dir():
         raise UserInputError(f"segmentation data folder {str(root)!r} does not exist")
     out, folders = {}, {}
-    for cls in sorted(p for p in root.iterdir() if p.is_dir()):
+    for cls in class_folders(root):
         pairs = [(p, p.with_name(f"{p.stem}_mask.png")) for p in image_files(cls)
                  if not p.stem.endswith("_mask") and p.with_name(f"{p.stem}_mask.png").is_file()]
         if pairs:

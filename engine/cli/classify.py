@@ -42,8 +42,7 @@ def run(args) -> int:
     for path, pred in zip(args.query, result.predictions):
         emit({"query": path, "label": pred.answer,  # null when classes are tied
               "probabilities": {k: round(v, 6) for k, v in pred.probabilities.items()},
-              "tied": pred.tied, "notes": [*result.notes, *pred.notes],
-              "method": result.method, "model": result.model,
+              "tied": pred.tied, "method": result.method, "model": result.model,
               "ms": round(result.ms / len(queries), 1),  # model call, loading excluded
-              "notes": notes})
+              "notes": [*notes, *result.notes, *pred.notes]})
     return 0

@@ -14,6 +14,7 @@ and Unicode form adds to that class, and the summary says so.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -82,9 +83,12 @@ def _upload_name(up) -> str:
     return Path(path).name if isinstance(path, str) else "pasted image"
 
 
-def _load_uploads(uploads: list[tuple[object, str]], what: str,
-                  max_side: int | None = 1024) -> tuple[list[Image.Image], list[str], list[str]]:
+def _load_uploads(uploads: list[tuple[object, str]], what: str, max_side: int | None = 1024,
+                  note_small: bool = False) -> tuple[list[Image.Image], list[str], list[str]]:
     """Decode (upload, input label) pairs: (images, their file names, notes).
+
+    ``note_small`` adds :func:`~engine.inputs.images.small_image_note` for each image (support
+    images when they are added; queries get it from the pipeline).
 
     Raises:
         gr.Error: a file that cannot be read, named with the input it sits in (so a file left
@@ -103,7 +107,7 @@ def _load_uploads(uploads: list[tuple[object, str]], what: str,
         images.append(img)
         names.append(fname)
         notes += n
-        small = small_image_note(img, f"{what} '{fname}'")
+        small = small_image_note(img, f"{what} '{fname}'") if note_small else None
         if small:
             notes.append(small)
     return images, names, notes
@@ -138,7 +142,7 @@ def add_class(support: SupportSet | None, name: str, files: list | None, photo=N
     if target != clean and target in support.names:
         notes.append(f"'{clean}' was added to the existing class '{target}' (names equal up "
                      f"to case, spaces and Unicode form are one class).")
-    images, _, image_notes = _load_uploads(uploads, f"image of class '{target}'",
+    images, _, image_notes = _load_uploads(uploads, f"image of class '{target}'", note_small=True,
                                            max_side=STATE_IMAGE_SIDE)
     return (*_view(support.add(target, images), notes + image_notes), "", None, None)
 
@@ -201,8 +205,8 @@ def classify(support: SupportSet | None, query_files: list | None, query_photo,
                            result.class_names, title=f"Embedding space (PCA): {short}")
     md = f"**Backbone:** `{result.model}` · **method:** {title} · {result.ms:.0f} ms"
     for i, p in enumerate(result.predictions):  # the pipeline numbers queries; name the files
-        notes += [n.replace(f"Query image {i + 1}:", f"Query {i + 1} ('{files[i]}'):")
-                  for n in p.notes]
+        named = re.compile(rf"\b([Qq]uery image {i + 1})\b")
+        notes += [named.sub(lambda m: f"{m.group(1)} ('{files[i]}')", n) for n in p.notes]
     notes = [*result.notes, *notes]
     if notes:
         md += "\n\n" + notes_markdown([escape_markdown(n) for n in notes])

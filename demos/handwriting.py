@@ -18,6 +18,7 @@ Two browser details shape the events:
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -183,7 +184,8 @@ def classify(drawings: SupportSet | None, sketch, model: str, maml_steps: float,
         Image.fromarray(((1 - result.query_inputs[0]) * 255).astype(np.uint8)).resize(
             (112, 112), Image.Resampling.NEAREST), border=(8, 28, 8, 8), fill=255)
     details = f"**Model:** `{result.model}` ({result.method}) · {result.ms:.0f} ms"
-    notes = [*result.notes, *[n.replace("Query image 1", "The query") for n in pred.notes]]
+    query_drawing = re.compile(r"\b([Qq]uery) image 1\b")  # the pipeline's name for it
+    notes = [*result.notes, *[query_drawing.sub(r"\1 drawing", n) for n in pred.notes]]
     if result.inner_losses:
         notes.append("MAML support loss per adaptation step: "
                      + " → ".join(f"{v:.3f}" for v in result.inner_losses))

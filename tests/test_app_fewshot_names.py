@@ -121,7 +121,8 @@ def test_a_one_pixel_query_gets_a_note_and_a_broken_file_is_named_with_its_input
     from gradio_client.exceptions import AppError
     client.predict(api_name="/fewshot_load_example")
     *_, details = _classify(client, [], handle_file(str(cases_dir / "tiny_1x1.png")))
-    assert "image is very small (1×1 px); the answer may not mean anything" in details
+    assert ("The query image 1 ('tiny_1x1.png') is very small (1×1 px); the answer may not "
+            "mean anything.") in details
     with pytest.raises(AppError) as info:  # a broken file left in the photo input
         _classify(client, photo=handle_file(str(cases_dir / "truncated_16.jpg")))
     message = str(info.value)

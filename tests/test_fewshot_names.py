@@ -154,9 +154,18 @@ def test_photos_tab_notes_a_tiny_query(cases_dir):
     support = fs.load_example()[0]
     *_, details = fs.classify(support, None, str(cases_dir / "tiny_1x1.png"), "protonet",
                               "efficientnet_lite0")
-    assert "image is very small (1×1 px); the answer may not mean anything" in details
+    assert ("The query image 1 ('tiny_1x1.png') is very small (1×1 px); the answer may not "
+            "mean anything.") in details
+    # one more instance: a 20x20 support drawing, in the pipeline's notes (CLI and app alike)
+    symbol = load_image(HW / "query" / "symbol_1_query.png").image
+    support = SupportSet.from_classes([("a", [Image.new("RGB", (20, 20), "white")]),
+                                       ("b", [symbol])])
+    ImageDraw.Draw(support.images[0]).line([2, 2, 17, 17], fill="black", width=2)
+    result = get_pipeline("handwriting", "omniglot-protonet")(
+        support, [load_image(HW / "query" / "symbol_2_query.png").image])
+    assert result.notes == ["The support image 1 ('a') is very small (20×20 px); the answer may "
+                            "not mean anything."]
     assert small_image_note(Image.new("RGB", (32, 500))) is None
-    assert "(31×40 px)" in small_image_note(Image.new("RGB", (31, 40)))
 
 
 # -- inverted handwriting -----------------------------------------------------------------------

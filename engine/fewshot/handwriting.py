@@ -21,7 +21,6 @@ from engine.errors import UserInputError, unknown_name_message
 from engine.fewshot.methods import FewShotClassifier
 from engine.fewshot.omniglot import INVERTED_NOTE, SIZE, drawing_gray, preprocess_drawing
 from engine.fewshot.support import SupportLimits
-from engine.inputs.images import small_image_note
 from engine.models.omniglot import MAX_WAY
 
 #: Support sets of drawings: 2..20 classes (the largest N measured), at most 100 drawings.
@@ -61,10 +60,8 @@ class DrawingEncoder:
         return encoded[:, 0].numpy()
 
     def remarks(self, image: Image.Image) -> list[str]:
-        """A dark canvas that was inverted; a drawing smaller than the model's 28x28 input."""
-        notes = [INVERTED_NOTE] if drawing_gray(image)[1] else []
-        small = small_image_note(image, None, min_side=SIZE)
-        return notes + ([small] if small else [])
+        """A dark canvas that was inverted (:data:`~engine.fewshot.omniglot.INVERTED_NOTE`)."""
+        return [INVERTED_NOTE] if drawing_gray(image)[1] else []
 
 
 class MetaLearned:

@@ -15,7 +15,6 @@ from torch import nn
 from engine.errors import UserInputError, unknown_name_message
 from engine.fewshot.methods import FewShotClassifier, create_method, list_methods, method_class
 from engine.fewshot.support import SupportLimits
-from engine.inputs.images import small_image_note
 from engine.models.preprocess import Preprocess
 
 #: The method used when a call names none.
@@ -68,9 +67,9 @@ class BackboneFeatures:
         return None
 
     def remarks(self, image: Image.Image) -> list[str]:
-        """A photo under 32 px on a side is upscaled to the network's input: say so."""
-        note = small_image_note(image, None)
-        return [note] if note else []
+        """Nothing to say about how a photo was read (a very small one is noted by the
+        pipeline for every encoder)."""
+        return []
 
 
 class FrozenFeatureMethods:

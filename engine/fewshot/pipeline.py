@@ -34,6 +34,7 @@ from PIL import Image
 from engine.errors import UserInputError
 from engine.fewshot.methods.base import FewShotClassifier, class_means
 from engine.fewshot.support import SupportLimits, SupportSet, validate_support
+from engine.inputs.images import small_image_note
 from engine.viz import pca_2d
 
 #: Per-call MAML-style adaptation: steps in [0, MAX_STEPS], step size in (0, MAX_STEP_SIZE].
@@ -62,7 +63,8 @@ class InputEncoder(Protocol):
 
     def remarks(self, image: Image.Image) -> list[str]:
         """What the user should know about how one image was read (e.g. "the drawing was
-        inverted (...)", "image is very small (...)"): lower-case phrases, no prefix."""
+        inverted (...)"): lower-case phrases, no prefix. (A very small image is noted by the
+        pipeline itself, :func:`engine.inputs.images.small_image_note`.)"""
 
 
 class ClassifierSource(Protocol):
@@ -336,23 +338,32 @@ class FewShotPipeline:
         protos = class_means(s_feats, labels, len(names))  # (N, D)
         S, Q = len(s_feats), len(q_feats)
         xy = pca_2d(torch.cat([s_feats, q_feats, protos]).numpy())  # (S + Q + N, 2)
-        preds = [_prediction(names, p, [f"Query image {i + 1}: {r}."
-                                        for r in self.encoder.remarks(image)])
+        preds = [_prediction(names, p, self._image_notes(image, f"query image {i + 1}"))
                  for i, (p, image) in enumerate(zip(probs, query))]
         return FewShotResult(
             preds, names, xy[:S], list(support.labels), xy[S + Q:], xy[S:S + Q], self.name,
             clf.method_name, ms, list(clf.inner_losses) if clf.adapts_weights else None,
             self.encoder.picture(q_inputs), self._support_notes(support))
 
+    def _image_notes(self, image: Image.Image, what: str) -> list[str]:
+        """Sentences on how one image was read: the encoder's remarks, a very small image."""
+        notes = [f"{what[:1].upper()}{what[1:]}: {r}." for r in self.encoder.remarks(image)]
+        small = small_image_note(image, what)
+        return notes + ([small] if small else [])
+
     def _support_notes(self, support: SupportSet) -> list[str]:
-        """The encoder's remarks on the support images, one sentence per remark, images named
-        by number (from 1, in the order added) and class."""
+        """Notes on the support images, images named by number (from 1, in the order added)
+        and class; one sentence per encoder remark for all the images it applies to."""
         by_remark: dict[str, list[str]] = {}
+        notes = []
         for i, (image, name) in enumerate(support.items(), start=1):
             for remark in self.encoder.remarks(image):
                 by_remark.setdefault(remark, []).append(f"{i} ({name!r})")
+            small = small_image_note(image, f"support image {i} ({name!r})")
+            if small:
+                notes.append(small)
         return [f"Support image{'s' if len(where) > 1 else ''} {', '.join(where)}: {remark}."
-                for remark, where in by_remark.items()]
+                for remark, where in by_remark.items()] + notes
 
     def clear_cache(self) -> None:
         """Forget every encoded support image (benchmarks time the encoding this way)."""

@@ -257,33 +257,6 @@ def load_image(source: ImageSource, *, name: str | None = None,
     return LoadedImage(rgb, original_size, tuple(notes))
 
 
-#: Images smaller than this on their short side (pixels) get :func:`small_image_note`.
-MIN_MEANINGFUL_SIDE = 32
-
-
-def small_image_note(image: Image.Image, what: str | None = "the image",
-                     min_side: int = MIN_MEANINGFUL_SIDE) -> str | None:
-    """A note for an image too small to mean anything to a model, else None.
-
-    Such images are accepted (``cases.md``: a 1x1 image is valid) but models upscale them to
-    their input size, so their answer carries no information; the user is told so.
-
-    Args:
-        image: the loaded image (any mode).
-        what: how to name it ("query image 2"); None gives the bare phrase (for a caller that
-            names the image itself).
-        min_side: short side in pixels below which the note is given.
-
-    Returns:
-        "<What>: image is very small (W×H px); the answer may not mean anything." (without
-        "<What>: " and the full stop when ``what`` is None), or None.
-    """
-    w, h = image.size
-    if min(w, h) >= min_side:
-        return None
-    phrase = f"image is very small ({w}×{h} px); the answer may not mean anything"
-    return phrase if what is None else f"{what[:1].upper()}{what[1:]}: {phrase}."
-
 def _array_to_uint8(arr: np.ndarray, label: str) -> np.ndarray:
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
         raise ImageInputError(f"{label}: expected an (H, W), (H, W, 3) or (H, W, 4) array, "

@@ -51,11 +51,15 @@ class Task:
 
 @functools.lru_cache(maxsize=1)
 def _imagenet_class_text():
-    """The process-wide MiniLM table of the backbone's 1,000 ImageNet class names (editing
-    matches object words to classes with it; retrieval's ConSE embeds images with it)."""
-    from engine.models.class_text import ClassNameEmbeddings
-    return ClassNameEmbeddings(load_model(EMBEDDED_TEXT),
-                               load_model(EMBEDDED_BACKBONE).class_names)
+    """The process-wide MiniLM table of the backbone's 1,000 ImageNet class names (captioning
+    groups synonymous tags with it; editing matches object words to classes; retrieval's ConSE
+    embeds images with it). Read from the shipped file when its inputs hash matches; MiniLM is
+    loaded only if the table must be computed or a task asks for the encoder."""
+    from engine.models.class_text import IMAGENET_MINILM, ClassNameEmbeddings
+    from engine.models.efficientnet import imagenet_class_names
+    from engine.models.minilm import weights_id
+    return ClassNameEmbeddings(lambda: load_model(EMBEDDED_TEXT), imagenet_class_names(),
+                               encoder_id=weights_id(), shipped=IMAGENET_MINILM)
 
 
 # --- caption ---------------------------------------------------------------------------------
@@ -73,8 +77,9 @@ def _hub_captioner(model: str):
 def _build_caption(model: str):
     from engine.captioning.pipeline import CaptionPipeline
     from engine.captioning.tagger import ImageNetTagger
-    tagger = ImageNetTagger(load_model(EMBEDDED_BACKBONE), load_model(EMBEDDED_TEXT),
-                            get_spec(EMBEDDED_BACKBONE).preprocess)
+    tagger = ImageNetTagger(load_model(EMBEDDED_BACKBONE), None,
+                            get_spec(EMBEDDED_BACKBONE).preprocess,
+                            class_text=_imagenet_class_text())
     captioner = None if model == EMBEDDED_BACKBONE else _hub_captioner(model)
     return CaptionPipeline(tagger, captioner, name=model)
 
@@ -108,9 +113,9 @@ def _build_edit(model: str):
         from engine.editing.localize import Localiser
         from engine.editing.offline import OfflineEditor
         class_text = _imagenet_class_text()
-        _ = class_text.table  # embed the class names now, not inside the first timed edit
+        _ = class_text.table  # read (or embed) the class names now, not inside the first edit
         localiser = Localiser(load_model(model), get_spec(model).preprocess,
-                              load_model(EMBEDDED_TEXT), class_text)
+                              class_text.text_encoder, class_text)
         return EditPipeline(OfflineEditor(localiser, name=model))
     from engine.editing.diffusion import InpaintingEditor, InstructPix2PixEditor
     editor = InpaintingEditor if get_spec(model).task == "inpaint" else InstructPix2PixEditor
@@ -127,8 +132,9 @@ def _build_retrieve(model: str):
     from engine.retrieval.encoders import ClipEncoder, ConseEncoder
     from engine.retrieval.pipeline import RetrievalPipeline
     if model == EMBEDDED_BACKBONE:
+        class_text = _imagenet_class_text()
         encoder = ConseEncoder(load_model(model), get_spec(model).preprocess,
-                               load_model(EMBEDDED_TEXT), _imagenet_class_text(), name=model)
+                               class_text.text_encoder, class_text, name=model)
     else:
         encoder = ClipEncoder(load_model(model), get_spec(model).preprocess, name=model)
     return RetrievalPipeline(encoder)

@@ -3,20 +3,26 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 
 
 def quiet_libraries() -> None:
-    """Silence progress bars and advisory warnings of transformers / huggingface_hub / timm."""
+    """Silence progress bars and advisory warnings of transformers / huggingface_hub / timm.
+
+    Through their environment variables, so transformers is not imported here (it costs more
+    than a second; only the text and hub models need it): transformers reads
+    ``TRANSFORMERS_VERBOSITY`` and huggingface_hub's ``HF_HUB_DISABLE_PROGRESS_BARS`` when it
+    is first imported. If it is imported already, it is told directly.
+    """
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module="timm")
-    try:
-        import transformers
+    if "transformers" in sys.modules:
+        transformers = sys.modules["transformers"]
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
-    except ImportError:
-        pass
     for name in ("huggingface_hub", "timm", "open_clip", "diffusers"):
         logging.getLogger(name).setLevel(logging.ERROR)

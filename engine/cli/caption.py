@@ -1,14 +1,26 @@
-"""``python -m engine caption IMAGE [IMAGE ...] [--model NAME]``: one JSON line per image."""
+"""``python -m engine caption IMAGE_OR_DIR [...] [--model NAME] [--batch-size N]``: one JSON
+line per image, in the order given (a folder's image files sorted by name).
+
+Many images are decoded by worker threads while the network runs on the previous batch, and
+images of equal input size go through it together (the results equal one-image calls). A
+progress bar goes to stderr when it is a terminal. A file that cannot be used is reported on
+stderr (``error: ...``) and the others are still captioned; the exit status is then 2.
+"""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from engine.cli import emit
+
+#: Images per network batch (``--batch-size``).
+BATCH_SIZE = 16
 
 
 def register(sub) -> None:
     p = sub.add_parser("caption", help="caption images (tags + sentence)")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="image files and/or folders (a folder: its image files, sorted)")
     p.add_argument("--model", default=None,
                    help="efficientnet_lite0 (offline tags, the default) or a hub captioner "
                         "(blip-base)")
@@ -16,21 +28,83 @@ def register(sub) -> None:
     p.add_argument("--decoding", choices=["beam", "nucleus"], default="beam",
                    help="hub captioners: beam search or nucleus sampling")
     p.add_argument("--seed", type=int, default=0, help="seed of nucleus sampling")
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE,
+                   help=f"images per network batch (default {BATCH_SIZE})")
+    p.add_argument("--workers", type=int, default=None,
+                   help="decoding threads (default: CPU cores, at most 4)")
     p.set_defaults(func=run)
 
 
+def _expand(args_images: list[str]) -> tuple[list[str], int]:
+    """Files as given; a folder becomes its image files (sorted, not recursive).
+
+    Returns:
+        (paths, exit status so far: 2 if a folder holds no image file, else 0).
+    """
+    from engine.inputs.files import image_files
+    paths, status = [], 0
+    for arg in args_images:
+        if Path(arg).is_dir():
+            found = image_files(arg)
+            if not found:
+                sys.stderr.write(f"error: {arg}: no image files in this folder\n")
+                status = 2
+            paths += [str(p) for p in found]
+        else:
+            paths.append(arg)
+    return paths, status
+
+
 def run(args) -> int:
+    from tqdm import tqdm
+
     from engine.factory import get_pipeline
     from engine.inputs.images import ImageInputError, load_image
-    status = 0
-    for path in args.images:
+    from engine.inputs.pool import map_ordered
+    from engine.errors import UserInputError
+    if args.batch_size < 1:
+        raise UserInputError(f"--batch-size must be at least 1, got {args.batch_size}")
+    paths, status = _expand(args.images)
+    pipe, prepare = None, None  # the pipeline is built on the first good image
+
+    def decode(path: str):
         try:
-            loaded = load_image(path)
+            image = load_image(path).image
         except ImageInputError as exc:  # one bad file does not stop the batch
-            sys.stderr.write(f"error: {exc}\n")
-            status = 2
-            continue
-        pipe = get_pipeline("caption", args.model)  # built on the first good image, then cached
-        result = pipe(loaded.image, top_k=args.top_k, decoding=args.decoding, seed=args.seed)
-        emit({"image": path, **result.to_json()})
+            return path, None, exc, None
+        return path, image, None, prepare(image) if prepare else None
+
+    bar = tqdm(total=len(paths), unit="img", file=sys.stderr, disable=None if len(paths) > 1
+               else True, dynamic_ncols=True)
+    batch: list = []
+
+    def flush() -> None:
+        good = [(p, im, x) for p, im, _, x in batch if im is not None]
+        results = iter(pipe.batch([im for _, im, _ in good], top_k=args.top_k,
+                                  decoding=args.decoding, seed=args.seed,
+                                  inputs=[x if x is not None else pipe.prepare(im)
+                                          for _, im, x in good]) if good else [])
+        for path, image, error, _ in batch:
+            if error is not None:
+                bar.write(f"error: {error}", file=sys.stderr)
+            else:
+                emit({"image": path, **next(results).to_json()})
+        bar.update(len(batch))
+        batch.clear()
+
+    try:
+        for item in map_ordered(decode, paths, workers=args.workers,
+                                ahead=2 * args.batch_size):
+            if item[2] is not None:
+                status = 2
+            elif pipe is None:
+                pipe = get_pipeline("caption", args.model)
+                prepare = pipe.prepare
+            batch.append(item)
+            if sum(1 for b in batch if b[1] is not None) >= args.batch_size:
+                flush()
+        flush()
+    finally:
+        bar.close()
     return status
+

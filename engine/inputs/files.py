@@ -15,6 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 from engine.inputs.images import MAX_BYTES, ImageInputError, load_image
+from engine.inputs.pool import map_ordered
 
 #: File suffixes a folder is scanned for (each file is still decoded and checked).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
@@ -89,16 +90,24 @@ def decode_uploads(paths: list[str | Path], max_side: int) -> tuple[list[Decoded
     Raises:
         ImageInputError: a zip archive that breaks a guard (see :func:`_zip_members`).
     """
+    def members():
+        for local in paths:
+            label = Path(local).name
+            yield from (_zip_members(local, label) if zipfile.is_zipfile(local)
+                        else [(label, Path(local).read_bytes() if Path(local).is_file() else b"")])
+
+    def decode(member: tuple[str, bytes]):  # in a worker thread (engine.inputs.pool)
+        name, data = member
+        try:
+            image = load_image(data, name=name, max_side=max_side).image
+        except ImageInputError as exc:
+            return None, str(exc)
+        return DecodedFile(name, image, hashlib.sha256(data).hexdigest()), None
+
     items, notes = [], []
-    for local in paths:
-        label = Path(local).name
-        members = (_zip_members(local, label) if zipfile.is_zipfile(local)
-                   else [(label, Path(local).read_bytes() if Path(local).is_file() else b"")])
-        for name, data in members:
-            try:
-                image = load_image(data, name=name, max_side=max_side).image
-            except ImageInputError as exc:
-                notes.append(str(exc))
-                continue
-            items.append(DecodedFile(name, image, hashlib.sha256(data).hexdigest()))
+    for item, note in map_ordered(decode, members()):
+        if note is not None:
+            notes.append(note)
+        else:
+            items.append(item)
     return items, notes

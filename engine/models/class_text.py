@@ -100,7 +100,8 @@ class ClassNameEmbeddings:
             raise ValueError(f"template must contain {{}}, got {template!r}")
         if shipped is not None and not encoder_id:
             raise ValueError("a shipped table needs the encoder_id it is checked against")
-        self._encoder = text_encoder if hasattr(text_encoder, "encode") else None
+        loader = isinstance(text_encoder, type) or not hasattr(text_encoder, "encode")
+        self._encoder = None if loader else text_encoder
         self._load_encoder = None if self._encoder is not None else text_encoder
         self.class_names = tuple(class_names)
         self.template, self.encoder_id = template, encoder_id

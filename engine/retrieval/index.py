@@ -15,8 +15,8 @@ SHA-256 of their bytes) under :func:`cache_dir`, keyed by the folder and the enc
 name, and reused: only new or changed files are encoded again. A folder may carry its own index
 in ``<folder>/.index/<model>.{npz,json}`` (the bundled default gallery does, so the app does not
 encode it at start-up); it is used as the starting point and is never written by the app. Every
-file is decoded through :func:`engine.inputs.images.load_image`, by worker threads
-(:func:`engine.inputs.pool.map_ordered`) while the encoder runs on the previous batch.
+file is read, hashed and decoded through :func:`engine.inputs.images.load_image` by worker
+threads (:func:`engine.inputs.pool.map_ordered`), then encoded in batches of :data:`BATCH`.
 """
 from __future__ import annotations
 
@@ -151,7 +151,7 @@ def index_folder(folder: str | Path, encoder: RetrievalEncoder,
     Args:
         folder: gallery folder.
         encoder: the retrieval encoder; its ``name`` keys the cache and the bundled index.
-        progress: ``progress(files done, files in the folder)`` after each encoded batch.
+        progress: ``progress(done, total)`` while encoding.
         cache: cache folder (default :func:`cache_dir`).
         write_bundled: write the index into ``<folder>/.index/`` (to ship it with the folder).
 
@@ -186,34 +186,22 @@ def index_folder(folder: str | Path, encoder: RetrievalEncoder,
         except ImageInputError as exc:
             return p, digest, None, exc
 
-    names, hashes, rows, notes, chunks, pending = [], [], [], [], [], []
-    done = new_count = 0
-    for p, digest, image, error in map_ordered(read, files, ahead=2 * BATCH):
-        done += 1
+    names, hashes, rows, todo, notes = [], [], [], [], []
+    for p, digest, image, error in map_ordered(read, files):
         if error is not None:
             notes.append(f"skipped: {error}")
             continue
         if image is None:
             row = ("old", known[p.name, digest])
         else:
-            pending.append(image)
-            row = ("new", new_count)
-            new_count += 1
-            if len(pending) == BATCH:  # encode while the next files are decoded
-                chunks.append(encoder.embed_images(pending))
-                pending = []
-                if progress:
-                    progress(done, len(files))
+            todo.append(image)
+            row = ("new", len(todo) - 1)
         names.append(p.name)
         hashes.append(digest)
         rows.append(row)
-    if pending:
-        chunks.append(encoder.embed_images(pending))
-    if progress and new_count:
-        progress(len(files), len(files))
     if not names:
         raise UserInputError(f"no usable image in gallery folder {str(folder)!r}")
-    new = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]} if chunks else None
+    new = _encode_all(todo, encoder, progress) if todo else None
     arrays = {}
     for k in ("semantic", "visual", "attributes"):
         arrays[k] = np.stack([(getattr(old, k)[i] if src == "old" else new[k][i])
@@ -221,6 +209,6 @@ def index_folder(folder: str | Path, encoder: RetrievalEncoder,
     index = GalleryIndex(model, names, hashes, root=str(folder), **arrays)
     if write_bundled:
         index.save(bundled)
-    elif new_count or old is None or len(old) != len(index) or old.names != index.names:
+    elif todo or old is None or len(old) != len(index) or old.names != index.names:
         index.save(stem)
     return index, notes

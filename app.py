@@ -52,6 +52,8 @@ def main() -> None:
     import torch
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(TORCH_THREADS)
+    from engine.factory import preload
+    preload(("caption",))  # the first tab's models load while the server starts
     build_app().launch(max_file_size=MAX_FILE_SIZE, show_error=True)
 
 

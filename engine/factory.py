@@ -14,6 +14,7 @@ the task's embedded default is used instead (:func:`choose_pipeline`).
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -283,6 +284,29 @@ def get_pipeline(task: str, model: str | None = None) -> Any:
         return _PIPELINES[key]
 
 
+def preload(tasks: tuple[str, ...] = ("caption",)) -> threading.Thread:
+    """Build the embedded pipelines of ``tasks`` and run each once on a small blank image, in
+    a daemon thread, so a server's first request does not wait for them (the app starts this
+    before it launches: the models load while the web server starts).
+
+    Returns:
+        The started thread (join it to wait).
+    """
+    def work() -> None:
+        for task in tasks:
+            try:
+                pipe = get_pipeline(task)
+                warm = getattr(pipe, "warm_up", None)
+                if warm is not None:
+                    warm()
+            except Exception:  # noqa: BLE001  (a bug: the first request will build it again)
+                logging.getLogger(__name__).exception("preloading %s failed", task)
+
+    thread = threading.Thread(target=work, name="preload", daemon=True)
+    thread.start()
+    return thread
+
+
 @dataclass(frozen=True)
 class Choice:
     """A pipeline ready to run: the model it runs on and, after a fallback, why (one sentence)."""
@@ -324,5 +348,5 @@ def model_info(name: str) -> ModelSpec:
 
 
 __all__ = ["Choice", "TASKS", "check_model", "choose_pipeline", "default_model", "get_pipeline",
-           "handwriting_models", "handwriting_pipeline", "list_models", "model_info",
+           "handwriting_models", "handwriting_pipeline", "list_models", "model_info", "preload",
            "task_models"]

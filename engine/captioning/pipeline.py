@@ -78,6 +78,11 @@ class CaptionPipeline:
                  name: str) -> None:
         self.tagger, self.captioner, self.name = tagger, captioner, name
 
+    def warm_up(self) -> None:
+        """Caption a small blank image once: loads whatever the first call would load (the
+        runtime session, the class-name table) and discards the result."""
+        self.batch([Image.new("RGB", (64, 64), (128, 128, 128))], top_k=1)
+
     def prepare(self, image: Image.Image) -> torch.Tensor:
         """The tagger's network input for ``image`` (see :meth:`batch`'s ``inputs``)."""
         return self.tagger.prepare(image)

@@ -149,7 +149,7 @@ def _segment_models() -> list[str]:
 
 def _build_segment(model: str):
     from engine.segmentation.pipeline import SegmentPipeline
-    if model == EMBEDDED_BACKBONE:  # the shared Lite0's timm net behind smp's encoder interface
+    if model == EMBEDDED_BACKBONE:  # the shared Lite0 network behind smp's encoder interface
         from engine.models.smp_encoders import Lite0Encoder
         encoder = Lite0Encoder(load_model(model).net)
     else:  # a hub smp encoder (smp-convnext-tiny)

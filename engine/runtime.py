@@ -26,3 +26,29 @@ def quiet_libraries() -> None:
         transformers.logging.disable_progress_bar()
     for name in ("huggingface_hub", "timm", "open_clip", "diffusers"):
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+_onnx_threads: int | None = None
+
+
+def set_threads(torch_threads: int, onnx_threads: int | None = None) -> None:
+    """Threads of this process's two runtimes (each entry point sets its own).
+
+    Args:
+        torch_threads: PyTorch intra-op threads (``torch.set_num_threads``).
+        onnx_threads: ONNX Runtime intra-op threads of sessions created from now on (default:
+            the same as PyTorch's).
+    """
+    import torch
+    torch.set_num_threads(int(torch_threads))
+    global _onnx_threads
+    _onnx_threads = int(onnx_threads) if onnx_threads else None
+
+
+def onnx_threads() -> int:
+    """ONNX Runtime intra-op threads for a new session (see :func:`set_threads`)."""
+    if _onnx_threads:
+        return _onnx_threads
+    import torch
+    return torch.get_num_threads()
+

@@ -132,7 +132,8 @@ class ImageNetTagger:
         results: list = [None] * len(xs)
         for rows in by_shape.values():
             with torch.inference_mode():
-                out = self.backbone(torch.cat([xs[i] for i in rows]))  # (b, ...) one size
+                x = xs[rows[0]] if len(rows) == 1 else torch.cat([xs[i] for i in rows])
+                out = self.backbone(x)  # (b, ...) one input size
             for j, i in enumerate(rows):
                 results[i] = self._tags_of(out.logits[j], out.head_map[j], top_k)
         return results

@@ -8,6 +8,7 @@ stderr (``error: ...``) and the others are still captioned; the exit status is t
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -60,10 +61,14 @@ def run(args) -> int:
 
     from engine.factory import get_pipeline
     from engine.inputs.images import ImageInputError, load_image
-    from engine.inputs.pool import map_ordered
     from engine.errors import UserInputError
+    from engine.inputs.pool import map_ordered
+    from engine.runtime import set_threads
     if args.batch_size < 1:
         raise UserInputError(f"--batch-size must be at least 1, got {args.batch_size}")
+    # measured (docs/benchmarks.md): the network gets the cores, the small tensor ops around it
+    # run on one thread (more threads only wait for each other on a busy machine)
+    set_threads(1, os.cpu_count())
     paths, status = _expand(args.images)
     pipe, prepare = None, None  # the pipeline is built on the first good image
 

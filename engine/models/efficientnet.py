@@ -42,8 +42,6 @@ _STAGES = {8: 2, 16: 4, 32: 6}
 LITE0_STAGES = (("ds", 3, 1, 1, 16, 1), ("ir", 3, 2, 6, 24, 2), ("ir", 5, 2, 6, 40, 2),
                 ("ir", 3, 2, 6, 80, 3), ("ir", 5, 1, 6, 112, 3), ("ir", 5, 2, 6, 192, 4),
                 ("ir", 3, 1, 6, 320, 1))
-#: Run convolutions in channels-last memory order (measured faster on this CPU; docs/benchmarks.md).
-CHANNELS_LAST = True
 #: The ONNX export of the embedded network that ONNX Runtime runs (``assets/make_onnx.py``).
 ONNX_PATH = Path(__file__).resolve().parents[2] / "assets" / "onnx" / "efficientnet_lite0.onnx"
 #: The export's outputs, in order: :class:`BackboneOutput`'s fields, features by stride.
@@ -117,8 +115,8 @@ def onnx_session(path: str | Path | None = None, threads: int | None = None):
 
     Args:
         path: the ``.onnx`` file (default :data:`ONNX_PATH`).
-        threads: intra-op threads (default: ``torch.get_num_threads()``, so each entry point's
-            thread setting holds for both runtimes).
+        threads: intra-op threads (default: :func:`engine.runtime.onnx_threads`, the entry
+            point's setting).
 
     Returns:
         (``onnxruntime.InferenceSession`` or None, "" or why not).
@@ -131,7 +129,8 @@ def onnx_session(path: str | Path | None = None, threads: int | None = None):
     except ImportError:
         return None, "onnxruntime is not installed"
     options = ort.SessionOptions()
-    options.intra_op_num_threads = int(threads or torch.get_num_threads())
+    from engine.runtime import onnx_threads
+    options.intra_op_num_threads = int(threads or onnx_threads())
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only
     try:
@@ -256,11 +255,12 @@ class EfficientNetLite0(nn.Module):
             raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
         if runtime == "onnx" and not pretrained:
             raise ValueError("the ONNX export holds the pretrained weights; use runtime='torch'")
-        self.net = Lite0Net()
-        if pretrained:
-            self.net.load_state_dict(_embedded_state_dict(self.net))
-        if CHANNELS_LAST:
-            self.net.to(memory_format=torch.channels_last)
+        if pretrained:  # no random init to overwrite: built empty, the weights assigned
+            with torch.device("meta"):
+                self.net = Lite0Net()
+            self.net.load_state_dict(_embedded_state_dict(self.net), assign=True)
+        else:
+            self.net = Lite0Net()
         self.class_names = imagenet_class_names()
         self.runtime = runtime if pretrained else "torch"
         self._session, self._session_lock = None, threading.Lock()
@@ -291,8 +291,7 @@ class EfficientNetLite0(nn.Module):
             x: (B, 3, H, W) float32, normalised with :data:`LITE0_PREPROCESS`; any H, W >= 32.
 
         Returns:
-            :class:`BackboneOutput` (PyTorch's maps may be in channels-last memory order;
-            their shapes and values are as documented there).
+            :class:`BackboneOutput`.
         """
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected (B, 3, H, W) input, got shape {tuple(x.shape)}")
@@ -306,8 +305,6 @@ class EfficientNetLite0(nn.Module):
     def torch_forward(self, x: torch.Tensor) -> BackboneOutput:
         """:meth:`forward` in PyTorch (what the ONNX export is made from)."""
         net = self.net
-        if CHANNELS_LAST:
-            x = x.contiguous(memory_format=torch.channels_last)
         h = net.bn1(net.conv_stem(x))
         features = {}
         for i, stage in enumerate(net.blocks):

@@ -28,7 +28,7 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-_onnx_threads: int | None = None
+_onnx: dict = {"threads": None, "memory_arena": True}
 
 
 def set_threads(torch_threads: int, onnx_threads: int | None = None) -> None:
@@ -41,14 +41,27 @@ def set_threads(torch_threads: int, onnx_threads: int | None = None) -> None:
     """
     import torch
     torch.set_num_threads(int(torch_threads))
-    global _onnx_threads
-    _onnx_threads = int(onnx_threads) if onnx_threads else None
+    _onnx["threads"] = int(onnx_threads) if onnx_threads else None
+
+
+def set_onnx_memory_arena(enabled: bool) -> None:
+    """Whether ONNX Runtime sessions created from now on keep freed memory in an arena.
+
+    The arena makes large batches about a third faster but keeps the largest batch's memory
+    for the life of the process (measured in docs/benchmarks.md); a long-running server turns
+    it off, a batch command keeps it.
+    """
+    _onnx["memory_arena"] = bool(enabled)
 
 
 def onnx_threads() -> int:
     """ONNX Runtime intra-op threads for a new session (see :func:`set_threads`)."""
-    if _onnx_threads:
-        return _onnx_threads
+    if _onnx["threads"]:
+        return _onnx["threads"]
     import torch
     return torch.get_num_threads()
 
+
+def onnx_memory_arena() -> bool:
+    """See :func:`set_onnx_memory_arena` (default True)."""
+    return _onnx["memory_arena"]

@@ -129,9 +129,11 @@ def onnx_session(path: str | Path | None = None, threads: int | None = None):
     except ImportError:
         return None, "onnxruntime is not installed"
     options = ort.SessionOptions()
-    from engine.runtime import onnx_threads
+    from engine.runtime import onnx_memory_arena, onnx_threads
     options.intra_op_num_threads = int(threads or onnx_threads())
     options.inter_op_num_threads = 1
+    options.enable_mem_pattern = False  # input sizes vary: no per-size memory plans to keep
+    options.enable_cpu_mem_arena = onnx_memory_arena()
     options.log_severity_level = 3  # errors only
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

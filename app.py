@@ -52,6 +52,10 @@ def main() -> None:
     import torch
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(TORCH_THREADS)
+    from engine.factory import preload
+    from engine.runtime import set_onnx_memory_arena
+    set_onnx_memory_arena(False)  # a server keeps no batch's memory (docs/benchmarks.md)
+    preload(("caption",))  # the first tab's models load while the server starts
     build_app().launch(max_file_size=MAX_FILE_SIZE, show_error=True)
 
 

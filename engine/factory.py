@@ -14,6 +14,7 @@ the task's embedded default is used instead (:func:`choose_pipeline`).
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -51,11 +52,15 @@ class Task:
 
 @functools.lru_cache(maxsize=1)
 def _imagenet_class_text():
-    """The process-wide MiniLM table of the backbone's 1,000 ImageNet class names (editing
-    matches object words to classes with it; retrieval's ConSE embeds images with it)."""
-    from engine.models.class_text import ClassNameEmbeddings
-    return ClassNameEmbeddings(load_model(EMBEDDED_TEXT),
-                               load_model(EMBEDDED_BACKBONE).class_names)
+    """The process-wide MiniLM table of the backbone's 1,000 ImageNet class names (captioning
+    groups synonymous tags with it; editing matches object words to classes; retrieval's ConSE
+    embeds images with it). Read from the shipped file when its inputs hash matches; MiniLM is
+    loaded only if the table must be computed or a task asks for the encoder."""
+    from engine.models.class_text import IMAGENET_MINILM, ClassNameEmbeddings
+    from engine.models.efficientnet import imagenet_class_names
+    from engine.models.minilm import weights_id
+    return ClassNameEmbeddings(lambda: load_model(EMBEDDED_TEXT), imagenet_class_names(),
+                               encoder_id=weights_id(), shipped=IMAGENET_MINILM)
 
 
 # --- caption ---------------------------------------------------------------------------------
@@ -73,8 +78,9 @@ def _hub_captioner(model: str):
 def _build_caption(model: str):
     from engine.captioning.pipeline import CaptionPipeline
     from engine.captioning.tagger import ImageNetTagger
-    tagger = ImageNetTagger(load_model(EMBEDDED_BACKBONE), load_model(EMBEDDED_TEXT),
-                            get_spec(EMBEDDED_BACKBONE).preprocess)
+    tagger = ImageNetTagger(load_model(EMBEDDED_BACKBONE), None,
+                            get_spec(EMBEDDED_BACKBONE).preprocess,
+                            class_text=_imagenet_class_text())
     captioner = None if model == EMBEDDED_BACKBONE else _hub_captioner(model)
     return CaptionPipeline(tagger, captioner, name=model)
 
@@ -108,9 +114,9 @@ def _build_edit(model: str):
         from engine.editing.localize import Localiser
         from engine.editing.offline import OfflineEditor
         class_text = _imagenet_class_text()
-        _ = class_text.table  # embed the class names now, not inside the first timed edit
+        _ = class_text.table  # read (or embed) the class names now, not inside the first edit
         localiser = Localiser(load_model(model), get_spec(model).preprocess,
-                              load_model(EMBEDDED_TEXT), class_text)
+                              class_text.text_encoder, class_text)
         return EditPipeline(OfflineEditor(localiser, name=model))
     from engine.editing.diffusion import InpaintingEditor, InstructPix2PixEditor
     editor = InpaintingEditor if get_spec(model).task == "inpaint" else InstructPix2PixEditor
@@ -127,8 +133,9 @@ def _build_retrieve(model: str):
     from engine.retrieval.encoders import ClipEncoder, ConseEncoder
     from engine.retrieval.pipeline import RetrievalPipeline
     if model == EMBEDDED_BACKBONE:
+        class_text = _imagenet_class_text()
         encoder = ConseEncoder(load_model(model), get_spec(model).preprocess,
-                               load_model(EMBEDDED_TEXT), _imagenet_class_text(), name=model)
+                               class_text.text_encoder, class_text, name=model)
     else:
         encoder = ClipEncoder(load_model(model), get_spec(model).preprocess, name=model)
     return RetrievalPipeline(encoder)
@@ -142,7 +149,7 @@ def _segment_models() -> list[str]:
 
 def _build_segment(model: str):
     from engine.segmentation.pipeline import SegmentPipeline
-    if model == EMBEDDED_BACKBONE:  # the shared Lite0's timm net behind smp's encoder interface
+    if model == EMBEDDED_BACKBONE:  # the shared Lite0 network behind smp's encoder interface
         from engine.models.smp_encoders import Lite0Encoder
         encoder = Lite0Encoder(load_model(model).net)
     else:  # a hub smp encoder (smp-convnext-tiny)
@@ -304,6 +311,29 @@ def get_pipeline(task: str, model: str | None = None) -> Any:
         return _PIPELINES[key]
 
 
+def preload(tasks: tuple[str, ...] = ("caption",)) -> threading.Thread:
+    """Build the embedded pipelines of ``tasks`` and run each once on a small blank image, in
+    a daemon thread, so a server's first request does not wait for them (the app starts this
+    before it launches: the models load while the web server starts).
+
+    Returns:
+        The started thread (join it to wait).
+    """
+    def work() -> None:
+        for task in tasks:
+            try:
+                pipe = get_pipeline(task)
+                warm = getattr(pipe, "warm_up", None)
+                if warm is not None:
+                    warm()
+            except Exception:  # noqa: BLE001  (a bug: the first request will build it again)
+                logging.getLogger(__name__).exception("preloading %s failed", task)
+
+    thread = threading.Thread(target=work, name="preload", daemon=True)
+    thread.start()
+    return thread
+
+
 @dataclass(frozen=True)
 class Choice:
     """A pipeline ready to run: the model it runs on and, after a fallback, why (one sentence)."""
@@ -345,5 +375,5 @@ def model_info(name: str) -> ModelSpec:
 
 
 __all__ = ["Choice", "TASKS", "check_model", "choose_pipeline", "default_model", "get_pipeline",
-           "handwriting_models", "handwriting_pipeline", "list_models", "model_info",
+           "handwriting_models", "handwriting_pipeline", "list_models", "model_info", "preload",
            "scene_parser", "scene_parser_models", "task_models"]

@@ -9,8 +9,12 @@ sampling); the tags, their sentence and the CAM are still given.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
+import numpy as np
+import torch
 from PIL import Image
 
 from engine.captioning.captioners import HubCaptioner, check_decoding
@@ -27,20 +31,28 @@ class CaptionResult:
     Attributes:
         caption: the sentence (the captioner's with a hub captioner, the tag sentence otherwise).
         tags: object tags, most probable first.
-        heatmap: RGB image, the input with the top tag's CAM overlaid (same size as the input).
         model: the name of the model that wrote the caption (the pipeline's ``name``).
-        ms: wall milliseconds of the model calls.
+        ms: wall milliseconds of the model calls (of a batch: its share of the batch).
         tag_caption: the sentence built from tags (also given with a hub captioner).
+        image: the input image (RGB).
+        cam: (h, w) float32 >= 0, the top tag's class activation map on the stride-32 grid.
+        heatmap: RGB image, the input with the top tag's CAM overlaid (same size as the
+            input); drawn on first access (the command line never draws it).
         notes: remarks for the user (an image too small to mean anything).
     """
 
     caption: str
     tags: list[Tag]
-    heatmap: Image.Image
     model: str
     ms: float
     tag_caption: str
+    image: Image.Image = field(repr=False)
+    cam: np.ndarray = field(repr=False)
     notes: list[str] = field(default_factory=list)
+
+    @cached_property
+    def heatmap(self) -> Image.Image:
+        return overlay_heatmap(self.image, self.cam)
 
     def to_json(self) -> dict:
         """The result as JSON-ready dict (tags as [name, probability] pairs, no image)."""
@@ -51,7 +63,7 @@ class CaptionResult:
 
 
 class CaptionPipeline:
-    """Caption one image.
+    """Caption one image (call it) or many (:meth:`batch`).
 
     Args:
         tagger: gives the tags and the CAM (:class:`ImageNetTagger`).
@@ -68,6 +80,15 @@ class CaptionPipeline:
     def __init__(self, tagger: ImageNetTagger, captioner: HubCaptioner | None = None, *,
                  name: str) -> None:
         self.tagger, self.captioner, self.name = tagger, captioner, name
+
+    def warm_up(self) -> None:
+        """Caption a small blank image once: loads whatever the first call would load (the
+        runtime session, the class-name table) and discards the result."""
+        self.batch([Image.new("RGB", (64, 64), (128, 128, 128))], top_k=1)
+
+    def prepare(self, image: Image.Image) -> torch.Tensor:
+        """The tagger's network input for ``image`` (see :meth:`batch`'s ``inputs``)."""
+        return self.tagger.prepare(image)
 
     def __call__(self, image: Image.Image, *, top_k: int = 5, decoding: str = "beam",
                  seed: int = 0) -> CaptionResult:
@@ -86,15 +107,42 @@ class CaptionPipeline:
             UserInputError: unknown decoding, top_k outside 1..20.
             ValueError: ``image`` is not an RGB PIL image (a programming error).
         """
-        require_rgb(image)
+        return self.batch([image], top_k=top_k, decoding=decoding, seed=seed)[0]
+
+    def batch(self, images: Sequence[Image.Image], *, top_k: int = 5, decoding: str = "beam",
+              seed: int = 0, inputs: Sequence[torch.Tensor] | None = None
+              ) -> list[CaptionResult]:
+        """Caption many images; each result equals ``self(image)``'s (within float rounding).
+
+        The tagger runs images of equal input size as one batch; a hub captioner writes one
+        caption per image (so a seed means the same as for one image).
+
+        Args:
+            images: RGB ``PIL.Image`` s.
+            top_k, decoding, seed: as for one image.
+            inputs: the tagger's prepared inputs (``tagger.prepare(image)``), if computed
+                already (e.g. by decoding workers), in ``images`` order.
+
+        Returns:
+            One :class:`CaptionResult` per image, in order; ``ms`` is each one's share of the
+            batch's wall time.
+
+        Raises:
+            UserInputError: unknown decoding, top_k outside 1..20.
+            ValueError: an image is not an RGB PIL image (a programming error).
+        """
+        for image in images:
+            require_rgb(image)
         check_decoding(decoding)
         t0 = time.perf_counter()
-        tags, cam = self.tagger.tags_and_cam(image, top_k)
-        tag_caption = sentence_from_tags(tags)
-        caption = tag_caption
+        tagged = self.tagger.tags_and_cams(images, top_k, inputs)
+        tag_captions = [sentence_from_tags(tags) for tags, _ in tagged]
+        captions = tag_captions
         if self.captioner is not None:
-            caption = self.captioner.caption([image], decoding=decoding, seed=seed)[0]
-        ms = (time.perf_counter() - t0) * 1000.0
-        small = small_image_note(image)
-        return CaptionResult(caption, tags, overlay_heatmap(image, cam), self.name, ms,
-                             tag_caption, [small] if small else [])
+            captions = [self.captioner.caption([image], decoding=decoding, seed=seed)[0]
+                        for image in images]
+        ms = (time.perf_counter() - t0) * 1000.0 / max(1, len(images))
+        return [CaptionResult(caption, tags, self.name, ms, tag_caption, image, cam,
+                              [note] if (note := small_image_note(image)) else [])
+                for caption, tag_caption, (tags, cam), image
+                in zip(captions, tag_captions, tagged, images)]

@@ -55,7 +55,7 @@ class BackboneFeatures:
         """An RGB image -> (3, S, S) float32, resized, centre-cropped and normalised."""
         return self.preprocess([image])[0]
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def encode(self, batch: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) -> (B, D) float32 features, finite (D = 1280 for EfficientNet-Lite0)."""
         out = self.network(batch)

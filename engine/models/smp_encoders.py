@@ -1,8 +1,8 @@
 """Segmentation encoders with segmentation-models-pytorch's encoder interface, so a decoder
 (U-Net, FPN, ...) can be meta-trained on them later.
 
-* :class:`Lite0Encoder` wraps the embedded ImageNet EfficientNet-Lite0 (timm module of
-  :mod:`engine.models.efficientnet`) as an smp encoder: ``out_channels``, ``get_stages()``
+* :class:`Lite0Encoder` wraps the embedded ImageNet EfficientNet-Lite0 (the timm-compatible
+  :class:`~engine.models.efficientnet.Lite0Net` of :mod:`engine.models.efficientnet`) as an smp encoder: ``out_channels``, ``get_stages()``
   (for ``make_dilated``) and a forward returning the 6 feature maps smp decoders expect.
 * Hub mode: ``smp-convnext-tiny``, smp's ``TimmUniversalEncoder`` around timm's ConvNeXt-Tiny
   (ImageNet-12k pre-trained, fine-tuned on ImageNet-1k; Liu et al., CVPR 2022), created only when
@@ -23,7 +23,8 @@ class Lite0Encoder(nn.Module, EncoderMixin):
     """EfficientNet-Lite0 as a segmentation-models-pytorch encoder (depth 5, stride 32).
 
     Args:
-        net: a timm ``efficientnet_lite0`` module (e.g. ``EfficientNetLite0().net``).
+        net: a timm ``efficientnet_lite0`` module or its plain-PyTorch twin
+            :class:`~engine.models.efficientnet.Lite0Net` (e.g. ``EfficientNetLite0().net``).
             It is shared, not copied: deep-copy it before training or ``make_dilated``.
         depth: number of stages returned (1..5), as in smp.
 

@@ -111,7 +111,7 @@ class ConseEncoder:
         """Embed the class names now (about 1 s once per process, shared by every user)."""
         self.class_text.table  # noqa: B018  (computed on first access)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def embed_images(self, images: list[Image.Image]) -> dict[str, np.ndarray]:
         """Encode RGB images into the index's three arrays.
 
@@ -131,7 +131,7 @@ class ConseEncoder:
         return {"semantic": _array(semantic), "visual": _array(visual),
                 "attributes": _attributes(images)}
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def embed_text(self, text: str) -> tuple[np.ndarray, bool]:
         """Embed cleaned text with the sentence encoder.
 
@@ -183,7 +183,7 @@ class ClipEncoder:
     def prepare(self) -> None:
         """Nothing to precompute."""
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def embed_images(self, images: list[Image.Image]) -> dict[str, np.ndarray]:
         """Encode RGB images: the CLIP embedding is both ``semantic`` and ``visual``.
 
@@ -199,7 +199,7 @@ class ClipEncoder:
         emb = _array(self.clip.encode_image(x))  # (N, D)
         return {"semantic": emb, "visual": emb.copy(), "attributes": _attributes(images)}
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def embed_text(self, text: str) -> tuple[np.ndarray, bool]:
         """Embed cleaned text with the CLIP text tower.
 

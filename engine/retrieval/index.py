@@ -15,7 +15,8 @@ SHA-256 of their bytes) under :func:`cache_dir`, keyed by the folder and the enc
 name, and reused: only new or changed files are encoded again. A folder may carry its own index
 in ``<folder>/.index/<model>.{npz,json}`` (the bundled default gallery does, so the app does not
 encode it at start-up); it is used as the starting point and is never written by the app. Every
-file is decoded through :func:`engine.inputs.images.load_image`.
+file is read, hashed and decoded through :func:`engine.inputs.images.load_image` by worker
+threads (:func:`engine.inputs.pool.map_ordered`), then encoded in batches of :data:`BATCH`.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from PIL import Image
 from engine.errors import UserInputError
 from engine.inputs.files import image_files
 from engine.inputs.images import ImageInputError, load_image
+from engine.inputs.pool import map_ordered
 from engine.retrieval.encoders import RetrievalEncoder
 
 #: Images encoded per forward pass.
@@ -172,17 +174,27 @@ def index_folder(folder: str | Path, encoder: RetrievalEncoder,
     if old is not None and old.model != model:
         old = None
     known = {(n, h): i for i, (n, h) in enumerate(zip(old.names, old.hashes))} if old else {}
-    names, hashes, rows, todo, notes = [], [], [], [], []
-    for p in image_files(folder):
+    files = image_files(folder)
+
+    def read(p: Path):
+        """(path, SHA-256, decoded image or None if known, error or None): in a worker."""
         digest = hashlib.sha256(p.read_bytes()).hexdigest()
         if (p.name, digest) in known:
+            return p, digest, None, None
+        try:
+            return p, digest, load_image(p).image, None
+        except ImageInputError as exc:
+            return p, digest, None, exc
+
+    names, hashes, rows, todo, notes = [], [], [], [], []
+    for p, digest, image, error in map_ordered(read, files):
+        if error is not None:
+            notes.append(f"skipped: {error}")
+            continue
+        if image is None:
             row = ("old", known[p.name, digest])
         else:
-            try:
-                todo.append(load_image(p).image)
-            except ImageInputError as exc:
-                notes.append(f"skipped: {exc}")
-                continue
+            todo.append(image)
             row = ("new", len(todo) - 1)
         names.append(p.name)
         hashes.append(digest)

@@ -99,15 +99,15 @@ def test_offline_sentences_use_imagenet_names_in_templates(results):
     added = results["added_flower"].changes[0]
     assert added.sentence in (f"A {added.after} appeared at the top left.",
                               f"An {added.after} appeared at the top left.")
-    replaced = results["replaced_helmet"].changes[0]
-    assert replaced.sentence.startswith(f"The {replaced.before} at the bottom right was "
+    replaced = results["replaced_cup"].changes[0]
+    assert replaced.sentence.startswith(f"The {replaced.before} at the top right was "
                                         f"replaced by ")
     assert replaced.sentence.endswith(f" {replaced.after}.")
 
 
 def test_overlays_keep_each_image_size_and_are_numbered(results):
-    before, after = _pair("replaced_helmet")
-    r = results["replaced_helmet"]
+    before, after = _pair("replaced_cup")
+    r = results["replaced_cup"]
     assert r.before_overlay.size == before.size and r.after_overlay.size == after.size
     assert r.to_json()["changes"][0]["type"] == "replaced" and r.ms > 0
 

@@ -16,7 +16,7 @@ Two splits that share no photo and no object:
   (astronaut, coffee, rocket, china_temple, cat, flower) and the clip-art drawings 1-3 plus the
   cup and the dahlia of the bundled pairs as objects.
 
-Each split holds 48 pairs (320 x 240 JPEGs, quality 85): 8 added, 8 removed (an added pair
+Each split holds 48 pairs (320 x 240 JPEGs, quality 80): 8 added, 8 removed (an added pair
 reversed), 10 moved (5 near: the two places overlap, as a car between two video frames; 5 far;
 the background behind the object differs between its two places), 8 replaced (another class's
 object, same size, same place), 6 recoloured (the object's hue turned by 90-270 degrees),
@@ -257,8 +257,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     rows = make_pairs(args.split, args.seed)
     for r in rows:
-        r.pop("before").save(args.out / f"{r['name']}_before.jpg", quality=85)
-        r.pop("after").save(args.out / f"{r['name']}_after.jpg", quality=85)
+        r.pop("before").save(args.out / f"{r['name']}_before.jpg", quality=80)
+        r.pop("after").save(args.out / f"{r['name']}_after.jpg", quality=80)
     with open(args.out / "pairs.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["name", "type", "background", "how"])
         writer.writeheader()

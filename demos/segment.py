@@ -83,6 +83,17 @@ def segment(s1, s2, s3, s4, s5, query, model: str = default_model("segment"),
     return result.overlay, result.heatmap, area + ("\n\n" + notes_markdown(notes) if notes else "")
 
 
+#: What the outputs show after a failed request: the previous mask and heatmap are removed so
+#: they do not sit beside the error as if they were its result.
+CLEARED = (None, None, "*No result: the last request was refused or failed (its message says "
+                       "why).*")
+
+
+def cleared_outputs():
+    """The outputs after an error (overlay, heatmap, area markdown)."""
+    return CLEARED
+
+
 def load_example():
     """The bundled example: support 1 with its mask as a painted layer, the query, a note.
 
@@ -132,10 +143,14 @@ def build() -> None:
             with gr.Column():
                 overlay = gr.Image(label="Predicted mask on the query", interactive=False,
                                    height=300)
-                heatmap = gr.Image(label="Similarity to the object prototype",
+                heatmap = gr.Image(label="Similarity to the object prototype (blue: lowest in "
+                                   "this query, red: highest)",
                                    interactive=False, height=300)
                 area = gr.Markdown()
-        button.click(segment, [*editors, query, model, threshold], [overlay, heatmap, area],
-                     api_name="segment", concurrency_id="cpu")
+        outputs = [overlay, heatmap, area]
+        # .failure runs only after an error: the stale result is cleared, a success is one event
+        button.click(segment, [*editors, query, model, threshold], outputs,
+                     api_name="segment", concurrency_id="cpu").failure(
+            cleared_outputs, None, outputs, api_name=False, queue=False)
         example.click(load_example, None, [*editors, query, area],
                       api_name="segment_load_example")

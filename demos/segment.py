@@ -61,7 +61,8 @@ def segment(s1, s2, s3, s4, s5, query, model: str = default_model("segment"),
         model: encoder name; threshold: foreground probability cut in (0, 1).
 
     Returns:
-        (overlay image, similarity heatmap, area markdown).
+        (overlay image, similarity heatmap, area markdown; the markdown opens with "Probably not
+        in this query" when the query probably does not contain the object).
     """
     support, notes = [], []
     for k, value in enumerate((s1, s2, s3, s4, s5), start=1):
@@ -79,6 +80,9 @@ def segment(s1, s2, s3, s4, s5, query, model: str = default_model("segment"),
             f"({result.foreground_pixels:,} of {result.mask.size:,} pixels, "
             f"{image.width}x{image.height})\n\n**Model:** `{result.model}` · {len(support)} "
             f"support image(s) · {result.ms:.0f} ms")
+    if result.object_present is False:  # said first, so it is not missed under the numbers
+        area = ("**Probably not in this query:** the painted object was not found with enough "
+                "similarity; the red mask is only the closest match (see the note).\n\n" + area)
     notes += result.notes
     return result.overlay, result.heatmap, area + ("\n\n" + notes_markdown(notes) if notes else "")
 

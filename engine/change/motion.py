@@ -52,8 +52,8 @@ class Motion:
         arrived: share of changed pixels with ``after[p] ~ before[p - t]``.
         left: share with ``before[p] ~ after[p + t]``.
         box_before, box_after: (x0, y0, x1, y1) boxes (x1/y1 exclusive) of the object's old
-            place (pixels that left, and those that arrived moved back by the shift) and of its
-            new place (pixels that arrived, and those that left moved on by the shift).
+            and new place: the changed pixels span both places, so the new place is their box
+            moved by the shift and cut to the box, the old place that moved back.
     """
 
     shift: tuple[int, int]
@@ -119,14 +119,6 @@ def _explained(desc_b: np.ndarray, desc_a: np.ndarray, ys: np.ndarray, xs: np.nd
     return out[0], out[1]
 
 
-def _box(ys: np.ndarray, xs: np.ndarray, H: int, W: int) -> tuple[int, int, int, int]:
-    """Box (x0, y0, x1, y1) of the points, clipped to a (H, W) image."""
-    if ys.size == 0:
-        return (0, 0, 0, 0)
-    return (int(np.clip(xs.min(), 0, W - 1)), int(np.clip(ys.min(), 0, H - 1)),
-            int(np.clip(xs.max() + 1, 1, W)), int(np.clip(ys.max() + 1, 1, H)))
-
-
 def find_shift(desc_b: np.ndarray, desc_a: np.ndarray, changed: np.ndarray,
                centre: tuple[float, float], radius: float) -> Motion | None:
     """The translation within ``radius`` of ``centre`` that best explains the changed pixels.
@@ -172,11 +164,13 @@ def find_shift(desc_b: np.ndarray, desc_a: np.ndarray, changed: np.ndarray,
     arrived, left = (x[0] for x in _explained(desc_b, desc_a, ys, xs, t))  # (P,) all pixels
     fa, fl = float(arrived.mean()), float(left.mean())
     dy, dx = int(t[0, 0]), int(t[0, 1])
-    old_y = np.concatenate([ys[left], ys[arrived] - dy])
-    old_x = np.concatenate([xs[left], xs[arrived] - dx])
-    H, W = changed.shape
-    return Motion((dy, dx), min(fa, fl), fa, fl, _box(old_y, old_x, H, W),
-                  _box(old_y + dy, old_x + dx, H, W))
+    # the changed pixels span both places: the new place is that span moved by t, cut to it
+    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    new = (max(x0, x0 + dx), max(y0, y0 + dy), min(x1, x1 + dx), min(y1, y1 + dy))
+    if new[2] <= new[0] or new[3] <= new[1]:  # a shift longer than the span (cannot happen
+        new = (x0, y0, x1, y1)               # for a shift that explains pixels); keep it all
+    return Motion((dy, dx), min(fa, fl), fa, fl,
+                  (new[0] - dx, new[1] - dy, new[2] - dx, new[3] - dy), new)
 
 
 def _ranked(arrived: np.ndarray, left: np.ndarray) -> np.ndarray:

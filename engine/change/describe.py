@@ -33,8 +33,11 @@ CHANGE_TYPES = ("added", "removed", "moved", "replaced", "recoloured")
 MOVED_MARGIN = 0.1
 #: Growth of a region's box (fraction of its size, each side) before cropping.
 CROP_MARGIN = 0.15
-#: Two regions can be one moved object only if their areas differ by at most this factor.
+#: Two regions can be one moved object only if their areas differ by at most this factor and
+#: the mean colour (CIELAB) of what left one and of what came to the other differ by at most
+#: MOVED_COLOUR_DE (a cheap test before block matching the pair).
 MOVED_AREA_RATIO = 3.0
+MOVED_COLOUR_DE = 30.0
 
 
 @dataclass
@@ -100,12 +103,21 @@ def _moved_by_pixels(desc_b: np.ndarray, desc_a: np.ndarray, changed: np.ndarray
     found = []
     centroids = [np.argwhere(r.mask).mean(0) for r in regions]  # (dy, dx) centres
     areas = [int(r.mask.sum()) for r in regions]
+    mid = desc_b.shape[-1] // 3 // 2 * 3  # a block descriptor's own colour (CIELAB)
+
+    def mean_colour(desc, r):  # mean CIELAB of a side's changed pixels in region r
+        pixels = desc[r.mask & changed][:, mid:mid + 3]
+        return pixels.mean(0) if len(pixels) else np.full(3, 1e6)  # nothing: never close
+
+    left_colour = [mean_colour(desc_b, r) for r in regions]  # what left region i
+    came_colour = [mean_colour(desc_a, r) for r in regions]  # what came to region j
     for i in range(n):
         for j in range(n):
             if i == j:
                 m = motion.find_shift(desc_b, desc_a, regions[i].mask & changed, (0.0, 0.0),
                                       _size(regions[i].box))
-            elif max(areas[i], areas[j]) <= MOVED_AREA_RATIO * min(areas[i], areas[j]):
+            elif (max(areas[i], areas[j]) <= MOVED_AREA_RATIO * min(areas[i], areas[j])
+                  and np.linalg.norm(left_colour[i] - came_colour[j]) <= MOVED_COLOUR_DE):
                 size = max(_size(regions[i].box), _size(regions[j].box))
                 m = motion.find_shift(desc_b, desc_a, (regions[i].mask | regions[j].mask) & changed,
                                       tuple(centroids[j] - centroids[i]), 0.3 * size + 4)

@@ -7,6 +7,8 @@ from pathlib import Path
 import gradio as gr
 
 from demos.common import UploadImage, handle_errors, notes_markdown, user_image
+from engine.change import detection
+from engine.change.pipeline import HEATMAP_CMAP
 from engine.factory import choose_pipeline, default_model, task_models
 
 CHANGES = Path(__file__).resolve().parent.parent / "assets" / "examples" / "changes"
@@ -37,9 +39,11 @@ def describe_changes(before, after, model: str = default_model("change")):
         if path is not None:
             images[key], n = user_image(path, what)
             notes += n
-    for key in ("before", "after"):
-        if key not in images:
-            raise gr.Error(f"Please upload the {key} image too (both images are needed).")
+    missing = [key for key in ("before", "after") if key not in images]
+    if len(missing) == 2:
+        raise gr.Error("Please upload the before and after images.")
+    if missing:
+        raise gr.Error(f"Please upload the {missing[0]} image too (both images are needed).")
     choice = choose_pipeline("change", model)
     if choice.note:
         notes.append(choice.note)
@@ -52,6 +56,46 @@ def describe_changes(before, after, model: str = default_model("change")):
         [notes_markdown(notes + result.notes)] if notes or result.notes else [])
     return ("\n".join(lines), result.before_overlay, result.after_overlay, result.to_json(),
             "\n\n".join(details))
+
+
+#: What the outputs show after a failed request (cleared, so no stale result sits beside the
+#: error): sentences, two overlays, JSON, details.
+CLEARED = ("*No result: the last request was refused or failed (its message says why).*",
+           None, None, None, "")
+
+
+def cleared_outputs():
+    """The outputs after an error: the previous result is removed, not left beside it."""
+    return CLEARED
+
+
+def colour_scale_html(stops: int = 11) -> str:
+    """The heatmaps' colour scale as an HTML bar: the colormap over 0..1 with the threshold.
+
+    The difference (unitless, 0..1) is the mean of the CIELAB colour difference / 30 and the
+    backbone features' cosine distance / 0.6, each capped at 1 (``engine.change.detection``);
+    regions above the threshold are the numbered changes.
+    """
+    from matplotlib import colormaps
+    cmap = colormaps[HEATMAP_CMAP]
+    colours = ", ".join(
+        "rgb({}, {}, {}) {:.0f}%".format(*(round(255 * c) for c in cmap(k / (stops - 1))[:3]),
+                                         100 * k / (stops - 1)) for k in range(stops))
+    t = detection.THRESHOLD
+    return (
+        '<div class="change-scale" style="max-width: 640px; font-size: 0.85em">'
+        f'<div style="height: 14px; border-radius: 3px; background: linear-gradient(to right, '
+        f'{colours})"></div>'
+        '<div style="position: relative; height: 1.4em">'
+        '<span style="position: absolute; left: 0">0 same</span>'
+        f'<span style="position: absolute; left: {100 * t:.0f}%; transform: translateX(-50%)">'
+        f'&#9650; {t:g} changed</span>'
+        '<span style="position: absolute; right: 0">1 very different</span></div>'
+        '<div>Colour scale of both heatmaps (drawn at half opacity over the photos): the '
+        f'difference, 0 to 1 (no unit), is the mean of the colour difference (CIELAB &Delta;E '
+        f'/ {detection.DELTA_E_SCALE:g}) and of the network features\' cosine distance '
+        f'(/ {detection.FEATURE_SCALE:g}), each capped at 1. Regions above {t:g} are the '
+        'numbered changes.</div></div>')
 
 
 def build() -> None:
@@ -79,11 +123,15 @@ def build() -> None:
                                   height=300)
             after_map = gr.Image(label="Difference over the after image (numbered boxes)",
                                  interactive=False, height=300)
+        gr.HTML(colour_scale_html())
         with gr.Accordion("Changes as JSON", open=False):
             changes = gr.JSON()
         details = gr.Markdown()
         gr.Examples(example_pairs(), inputs=[before, after],
                     label="Bundled pairs (one known change each, or none)")
-        button.click(describe_changes, [before, after, model],
-                     [sentences, before_map, after_map, changes, details], api_name="change",
-                     concurrency_id="cpu")
+        outputs = [sentences, before_map, after_map, changes, details]
+        # on an error, the previous result goes (it would sit beside the message as if current);
+        # .failure runs only then, so a successful request is one event, no chained spinner
+        button.click(describe_changes, [before, after, model], outputs, api_name="change",
+                     concurrency_id="cpu").failure(cleared_outputs, None, outputs,
+                                                   api_name=False, queue=False)

@@ -61,7 +61,8 @@ def segment(s1, s2, s3, s4, s5, query, model: str = default_model("segment"),
         model: encoder name; threshold: foreground probability cut in (0, 1).
 
     Returns:
-        (overlay image, similarity heatmap, area markdown).
+        (overlay image, similarity heatmap, area markdown; the markdown opens with "Probably not
+        in this query" when the query probably does not contain the object).
     """
     support, notes = [], []
     for k, value in enumerate((s1, s2, s3, s4, s5), start=1):
@@ -79,8 +80,22 @@ def segment(s1, s2, s3, s4, s5, query, model: str = default_model("segment"),
             f"({result.foreground_pixels:,} of {result.mask.size:,} pixels, "
             f"{image.width}x{image.height})\n\n**Model:** `{result.model}` · {len(support)} "
             f"support image(s) · {result.ms:.0f} ms")
+    if result.object_present is False:  # said first, so it is not missed under the numbers
+        area = ("**Probably not in this query:** the painted object was not found with enough "
+                "similarity; the red mask is only the closest match (see the note).\n\n" + area)
     notes += result.notes
     return result.overlay, result.heatmap, area + ("\n\n" + notes_markdown(notes) if notes else "")
+
+
+#: What the outputs show after a failed request: the previous mask and heatmap are removed so
+#: they do not sit beside the error as if they were its result.
+CLEARED = (None, None, "*No result: the last request was refused or failed (its message says "
+                       "why).*")
+
+
+def cleared_outputs():
+    """The outputs after an error (overlay, heatmap, area markdown)."""
+    return CLEARED
 
 
 def load_example():
@@ -132,10 +147,14 @@ def build() -> None:
             with gr.Column():
                 overlay = gr.Image(label="Predicted mask on the query", interactive=False,
                                    height=300)
-                heatmap = gr.Image(label="Similarity to the object prototype",
+                heatmap = gr.Image(label="Similarity to the object prototype (blue: lowest in "
+                                   "this query, red: highest)",
                                    interactive=False, height=300)
                 area = gr.Markdown()
-        button.click(segment, [*editors, query, model, threshold], [overlay, heatmap, area],
-                     api_name="segment", concurrency_id="cpu")
+        outputs = [overlay, heatmap, area]
+        # .failure runs only after an error: the stale result is cleared, a success is one event
+        button.click(segment, [*editors, query, model, threshold], outputs,
+                     api_name="segment", concurrency_id="cpu").failure(
+            cleared_outputs, None, outputs, api_name=False, queue=False)
         example.click(load_example, None, [*editors, query, area],
                       api_name="segment_load_example")

@@ -4,11 +4,15 @@ Given the aligned pair and the regions of :func:`engine.change.detection.find_re
 
 1. each region is cropped (box grown by 15 %) before and after; one backbone pass gives every
    crop an embedding, and the namer (:mod:`engine.change.namers`) says what each crop shows;
-2. **moved** first: region i's before-crop reappears as region j's after-crop (embedding
-   similarity >= ``MOVED_SIMILARITY`` and clearly above each region's own before/after
-   similarity), greedily, most similar pairs first;
-3. every other region gets **recoloured / added / removed / replaced** from its colour and
-   inpainting cues (:func:`engine.change.detection.single_region_type`);
+2. **moved** first, by pixels (:mod:`engine.change.motion`): a translation carries the changed
+   pixels of two regions (region i's object reappears in region j), or of one region (the two
+   places overlap), from before to after, most convincing first; then, for the regions left,
+   by embeddings: region i's before-crop reappears as region j's after-crop (similarity >=
+   ``MOVED_SIMILARITY`` and clearly above each region's own before/after similarity);
+3. every other region gets **recoloured / added / removed / replaced** from its colour cues and
+   from how each side compares with the region's surroundings
+   (:func:`engine.change.context.object_fractions`,
+   :func:`engine.change.detection.single_region_type`);
 4. the namer phrases the sentence; places are thirds of the image ("at the top left").
 """
 from __future__ import annotations
@@ -18,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.change import detection as cd
+from engine.change import motion
+from engine.change.context import object_fractions
 from engine.change.features import ChangeFeatures, to_image
 from engine.change.namers import RegionNamer
 from engine.colours import colour_name, dominant_colour, rgb_to_lab
@@ -27,6 +33,11 @@ CHANGE_TYPES = ("added", "removed", "moved", "replaced", "recoloured")
 MOVED_MARGIN = 0.1
 #: Growth of a region's box (fraction of its size, each side) before cropping.
 CROP_MARGIN = 0.15
+#: Two regions can be one moved object only if their areas differ by at most this factor and
+#: the mean colour (CIELAB) of what left one and of what came to the other differ by at most
+#: MOVED_COLOUR_DE (a cheap test before block matching the pair).
+MOVED_AREA_RATIO = 3.0
+MOVED_COLOUR_DE = 30.0
 
 
 @dataclass
@@ -79,13 +90,66 @@ def where(box, width: int, height: int) -> str:
     return ("at " if row or col else "in ") + place(box, width, height)
 
 
+def _size(box) -> int:
+    return max(box[2] - box[0], box[3] - box[1])
+
+
+def _moved_by_pixels(desc_b: np.ndarray, desc_a: np.ndarray, changed: np.ndarray,
+                     regions: list[cd.Region]) -> list[tuple[float, int, int, motion.Motion]]:
+    """Moves found by :func:`engine.change.motion.find_shift`, best first, each region used
+    once: (score, i, j, motion) with the object going from region i to region j (i == j: within
+    one region)."""
+    n = len(regions)
+    found = []
+    centroids = [np.argwhere(r.mask).mean(0) for r in regions]  # (dy, dx) centres
+    areas = [int(r.mask.sum()) for r in regions]
+    mid = desc_b.shape[-1] // 3 // 2 * 3  # a block descriptor's own colour (CIELAB)
+
+    def mean_colour(desc, r):  # mean CIELAB of a side's changed pixels in region r
+        pixels = desc[r.mask & changed][:, mid:mid + 3]
+        return pixels.mean(0) if len(pixels) else np.full(3, 1e6)  # nothing: never close
+
+    left_colour = [mean_colour(desc_b, r) for r in regions]  # what left region i
+    came_colour = [mean_colour(desc_a, r) for r in regions]  # what came to region j
+    for i in range(n):
+        for j in range(n):
+            if i == j:
+                m = motion.find_shift(desc_b, desc_a, regions[i].mask & changed, (0.0, 0.0),
+                                      _size(regions[i].box))
+            elif (max(areas[i], areas[j]) <= MOVED_AREA_RATIO * min(areas[i], areas[j])
+                  and np.linalg.norm(left_colour[i] - came_colour[j]) <= MOVED_COLOUR_DE):
+                size = max(_size(regions[i].box), _size(regions[j].box))
+                m = motion.find_shift(desc_b, desc_a, (regions[i].mask | regions[j].mask) & changed,
+                                      tuple(centroids[j] - centroids[i]), 0.3 * size + 4)
+            else:
+                continue
+            if m is not None and m.score >= motion.MOVED_MATCH:
+                found.append((m.score, i, j, m))
+    used: set[int] = set()
+    out = []
+    for score, i, j, m in sorted(found, key=lambda f: -f[0]):
+        if i in used or j in used:
+            continue
+        used |= {i, j}
+        out.append((score, i, j, m))
+    return out
+
+
+def _moved_sentence(namer: RegionNamer, name: str, box_before, box_after, shift,
+                    width: int, height: int) -> str:
+    """"moved from A to B", or "moved <direction>" when both places are the same third."""
+    source, target = place(box_before, width, height), place(box_after, width, height)
+    if source != target:
+        return namer.moved(name, source, target)
+    return namer.shifted(name, where(box_after, width, height), motion.direction(shift))
+
+
 def _moved(sim: np.ndarray, regions: list[cd.Region], names_b: list[str], names_a: list[str],
-           namer: RegionNamer, width: int, height: int) -> tuple[list[Change], set[int]]:
-    """Moved objects from the (n, n) before/after crop similarity; returns them and the
-    regions they use."""
+           namer: RegionNamer, width: int, height: int, used: set[int]) -> list[Change]:
+    """Moved objects from the (n, n) before/after crop similarity, among the regions not in
+    ``used`` (which it extends)."""
     n = len(regions)
     changes: list[Change] = []
-    used: set[int] = set()
     pairs = sorted(((sim[i, j], i, j) for i in range(n) for j in range(n) if i != j),
                    reverse=True)
     for s, i, j in pairs:
@@ -100,7 +164,7 @@ def _moved(sim: np.ndarray, regions: list[cd.Region], names_b: list[str], names_
                               {"similarity": round(float(s), 3),
                                "work_box": list(regions[j].box),
                                "work_box_before": list(regions[i].box)}))
-    return changes, used
+    return changes
 
 
 def _colours(before: np.ndarray, after: np.ndarray, lab_b: np.ndarray, lab_a: np.ndarray,
@@ -149,15 +213,29 @@ def describe_regions(before: np.ndarray, after: np.ndarray, regions: list[cd.Reg
     names_b, names_a = names[:n], names[n:]
     emb = crop_features.embeddings  # (2n, C) unit vectors
     sim = (emb[:n] @ emb[n:].T).numpy()  # (n, n): before crop i vs after crop j
-    changes, used = _moved(sim, regions, names_b, names_a, namer, W, H)
+    blur_b, blur_a = motion.blurred_lab(before), motion.blurred_lab(after)
+    changed = motion.changed_pixels(blur_b, blur_a)  # (H, W) bool
+    changes, used = [], set()
+    desc_b, desc_a = motion.blocks(blur_b), motion.blocks(blur_a)  # (H, W, 27)
+    for score, i, j, m in _moved_by_pixels(desc_b, desc_a, changed, regions):
+        used |= {i, j}
+        sentence = _moved_sentence(namer, names_b[i], m.box_before, m.box_after, m.shift, W, H)
+        changes.append(Change("moved", sentence, list(m.box_after), names_b[i], names_a[j],
+                              {"match": round(score, 3), "shift": list(m.shift),
+                               "work_box": list(m.box_after),
+                               "work_box_before": list(m.box_before)}))
+    changes += _moved(sim, regions, names_b, names_a, namer, W, H, used)
     lab_b, lab_a = rgb_to_lab(before), rgb_to_lab(after)
     for i, r in enumerate(regions):
         if i in used:
             continue
-        corr, dab = cd.recolour_evidence(lab_b, lab_a, r.mask)
+        pixels = r.mask & changed if (r.mask & changed).sum() >= 16 else r.mask
+        corr, dab = cd.recolour_evidence(lab_b, lab_a, pixels)
+        fractions = object_fractions(before, after, r.mask, r.box)
         err_b = cd.inpaint_error(before, r.mask, r.box)
         err_a = cd.inpaint_error(after, r.mask, r.box)
-        kind = cd.single_region_type(corr, dab, err_b, err_a)
+        kind = cd.single_region_type(corr, dab, fractions["before"], fractions["after"],
+                                     err_b, err_a)
         at, nb, na = where(r.box, W, H), names_b[i], names_a[i]
         if kind == "added":
             sentence = namer.added(na, at)
@@ -166,9 +244,11 @@ def describe_regions(before: np.ndarray, after: np.ndarray, regions: list[cd.Reg
         elif kind == "replaced":
             sentence = namer.replaced(nb, na, at)
         else:  # "recoloured"
-            sentence = namer.recoloured(nb, at, _colours(before, after, lab_b, lab_a, r.mask))
+            sentence = namer.recoloured(nb, at, _colours(before, after, lab_b, lab_a, pixels))
         changes.append(Change(kind, sentence, list(r.box), nb, na,
                               {"l_correlation": round(corr, 3), "delta_ab": round(dab, 2),
+                               "object_before": round(fractions["before"], 3),
+                               "object_after": round(fractions["after"], 3),
                                "inpaint_error_before": round(err_b, 2),
                                "inpaint_error_after": round(err_a, 2),
                                "work_box": list(r.box)}))

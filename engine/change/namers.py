@@ -3,7 +3,8 @@
 Two components with one interface, chosen when the pipeline is built:
 
 * :class:`ImageNetNamer` (offline): the backbone's ImageNet class of each crop, written into a
-  template ("The espresso moved from the top left to the top right."), in the style of
+  template ("The espresso moved from the top left to the top right.", "The moving van at the
+  bottom moved to the right."), in the style of
   CLEVR-Change (Park et al., "Robust Change Captioning", ICCV 2019).
 * :class:`CaptionNamer` (hub): a captioner's (BLIP's) caption of each crop, quoted
   ('Something appeared at the top left: "a red flower in a vase".').
@@ -63,6 +64,11 @@ class RegionNamer(ABC):
         """Sentence for ``before`` ``where`` changing colour (``colours``: "from red to
         blue" or "(now blue)")."""
 
+    @abstractmethod
+    def shifted(self, before: str, where: str, direction: str) -> str:
+        """Sentence for ``before`` moving a little within one place ``where`` (with its
+        preposition), ``direction`` as "to the right", "up and to the left", ..."""
+
 
 class ImageNetNamer(RegionNamer):
     """Names crops with the backbone's top ImageNet class; template sentences.
@@ -92,6 +98,9 @@ class ImageNetNamer(RegionNamer):
     def recoloured(self, before: str, where: str, colours: str) -> str:
         return f"The {before} {where} changed colour {colours}."
 
+    def shifted(self, before: str, where: str, direction: str) -> str:
+        return f"The {before} {where} moved {direction}."
+
 
 class CaptionNamer(RegionNamer):
     """Names crops with a captioner's beam-search caption; the captions are quoted.
@@ -120,3 +129,6 @@ class CaptionNamer(RegionNamer):
 
     def recoloured(self, before: str, where: str, colours: str) -> str:
         return f"\"{before}\" {where} changed colour {colours}."
+
+    def shifted(self, before: str, where: str, direction: str) -> str:
+        return f"Moved {direction} {where}: \"{before}\"."

@@ -30,6 +30,9 @@ from engine.inputs.images import require_rgb
 
 #: Long side (pixels) the pair is analysed at.
 WORK_SIDE = 384
+#: Matplotlib colormap of the difference heatmaps, drawn over 0..1 (fixed range) at half
+#: opacity; the tab's colour scale is drawn from the same name.
+HEATMAP_CMAP = "jet"
 
 
 @dataclass
@@ -145,8 +148,8 @@ class ChangePipeline:
                                                                   c.evidence["work_box"])]
                         for c in changes]  # a moved object: where it was
         heat_after = np.roll(heat, (round(-dy), round(-dx)), axis=(0, 1))
-        over_b = overlay_heatmap(before, heat, vrange=(0.0, 1.0))
-        over_a = overlay_heatmap(after_input, heat_after, vrange=(0.0, 1.0))
+        over_b = overlay_heatmap(before, heat, cmap=HEATMAP_CMAP, vrange=(0.0, 1.0))
+        over_a = overlay_heatmap(after_input, heat_after, cmap=HEATMAP_CMAP, vrange=(0.0, 1.0))
         return ChangeResult(changes, caption, draw_boxes(over_b, before_boxes),
                             draw_boxes(over_a, [c.box for c in changes]), heat, self.name, ms,
                             (dy, dx), notes)

@@ -23,6 +23,15 @@ Measured effect on the bundled evaluation set: see the README ("Few-shot segment
 A support set whose masks cover the whole image has no background prototype; then the
 background score of a query position is a fixed cosine, the midpoint between the lowest and
 highest foreground cosine over the query (a relative threshold, documented in the UI).
+
+**Is the object in the query at all?** PANet always labels *something* (self-support
+refinement makes the query's most object-like area the object). :meth:`PANet.presence`
+compares, before refinement, how object-like the query's most object-like points are (the 99th
+percentile of the margin ``cos(fg) - cos(bg)`` over query positions) with how object-like the
+support's own object is (the median margin over its mask): a ratio near or above 1 means the
+query holds something as close to the prototype as the support object itself; a small ratio
+means nothing in the query is. :data:`PRESENCE_RATIO` is the threshold measured on the
+evaluation set (``python -m benchmarks.segment_presence``).
 """
 from __future__ import annotations
 
@@ -34,6 +43,12 @@ from torch.nn import functional as F
 
 #: Cosine scale before the softmax (PANet's alpha).
 ALPHA = 20.0
+#: Presence ratio below which the query probably does not hold the object (see the module
+#: docstring; measured on assets/segmentation/eval with ``benchmarks.segment_presence``: the
+#: largest threshold that keeps at least 70 % of present objects, 1-shot).
+PRESENCE_RATIO = 0.4
+#: Quantile of the query's margins taken as its most object-like points.
+PRESENCE_QUANTILE = 0.99
 
 
 @dataclass
@@ -43,10 +58,14 @@ class Prototypes:
     Attributes:
         foreground: (N, C) float32, one per class.
         background: (C,) float32, or None when no support pixel is background.
+        support_margin: (N,) float32, per class the median of ``cos(fg) - cos(bg)`` over its
+            support mask positions (how object-like the support's own object is), or None
+            (no background prototype, or prototypes not pooled from a support set).
     """
 
     foreground: torch.Tensor
     background: torch.Tensor | None
+    support_margin: torch.Tensor | None = None
 
 
 def masked_average_pooling(features: torch.Tensor, masks: torch.Tensor
@@ -102,6 +121,15 @@ def prototype_probabilities(query: torch.Tensor, protos: Prototypes, alpha: floa
         cos_bg = ((best.min() + best.max()) / 2).expand_as(best)[None]
     logits = alpha * torch.cat([cos_bg, cos_fg])  # (N + 1, h, w)
     return logits.softmax(0), cos_fg
+
+
+def _margins(feat: torch.Tensor, protos: Prototypes) -> torch.Tensor:
+    """(N, h, w) ``cos(fg_k) - cos(bg)`` of every position of (1, C, h, w) ``feat`` (needs a
+    background prototype)."""
+    q = F.normalize(torch.nan_to_num(feat[0]), dim=0, eps=1e-8)  # (C, h, w)
+    fg = F.normalize(torch.nan_to_num(protos.foreground), dim=1, eps=1e-8)  # (N, C)
+    bg = F.normalize(torch.nan_to_num(protos.background), dim=0, eps=1e-8)  # (C,)
+    return torch.einsum("nc,chw->nhw", fg, q) - torch.einsum("c,chw->hw", bg, q)[None]
 
 
 def hypercolumn(maps: list[torch.Tensor]) -> torch.Tensor:
@@ -183,20 +211,51 @@ class PANet(nn.Module):
         Raises:
             ValueError: a class whose masks are all empty (the message names the class index).
         """
-        fgs, bgs = [], []
+        fgs, bgs, kept = [], [], []
         for c, shots in enumerate(support):
             class_fg = []
             for img, mask in shots:
                 if not mask.any():
                     continue
-                fg, bg = masked_average_pooling(self.features(img), mask.float()[None, None])
+                feat = self.features(img)
+                fg, bg = masked_average_pooling(feat, mask.float()[None, None])
                 class_fg.append(fg)
+                kept.append((c, feat, mask))
                 if bg is not None:
                     bgs.append(bg)
             if not class_fg:
                 raise ValueError(f"class {c + 1}: every support mask is empty")
             fgs.append(torch.stack(class_fg).mean(0))
-        return Prototypes(torch.stack(fgs), torch.stack(bgs).mean(0) if bgs else None)
+        protos = Prototypes(torch.stack(fgs), torch.stack(bgs).mean(0) if bgs else None)
+        if protos.background is None:
+            return protos
+        margins = [[] for _ in fgs]  # per class: margins of its support mask positions
+        for c, feat, mask in kept:
+            h, w = feat.shape[-2:]
+            inside = F.adaptive_avg_pool2d(mask.float()[None, None], (h, w))[0, 0] >= 0.5
+            if not inside.any():  # a mask thinner than one feature cell: its best cell
+                inside = F.adaptive_avg_pool2d(mask.float()[None, None], (h, w))[0, 0] > 0
+            margins[c].append(_margins(feat, protos)[c][inside])
+        protos.support_margin = torch.stack([torch.cat(m).median() for m in margins])
+        return protos
+
+    @torch.no_grad()
+    def presence(self, feat: torch.Tensor, protos: Prototypes) -> torch.Tensor | None:
+        """How object-like the query's most object-like points are, relative to the support's
+        own object (see the module docstring), before any refinement.
+
+        Args:
+            feat: (1, C, h, w) query features (:meth:`features`).
+            protos: support prototypes from :meth:`prototypes`.
+
+        Returns:
+            (N,) float32 ratios (>= :data:`PRESENCE_RATIO`: the object is probably there), or
+            None when the support gives no background or a non-positive margin to compare with.
+        """
+        if protos.support_margin is None or bool((protos.support_margin <= 0).any()):
+            return None
+        top = torch.quantile(_margins(feat, protos).flatten(1), PRESENCE_QUANTILE, dim=1)  # (N,)
+        return top / protos.support_margin
 
     @torch.no_grad()
     def forward(self, query: torch.Tensor, protos: Prototypes,
@@ -212,7 +271,12 @@ class PANet(nn.Module):
             (probs (N + 1, H_out, W_out) float32, background first;
              similarity (N, H_out, W_out) float32: cosine to each final foreground prototype).
         """
-        feat = self.features(query)
+        return self.segment(self.features(query), protos, out_size)
+
+    @torch.no_grad()
+    def segment(self, feat: torch.Tensor, protos: Prototypes, out_size: tuple[int, int]
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` on query features already computed ((1, C, h, w), :meth:`features`)."""
         probs, cos = prototype_probabilities(feat, protos, self.alpha)
         for _ in range(self.refine_steps):
             probs, cos = prototype_probabilities(feat, self_support(feat, probs, protos),

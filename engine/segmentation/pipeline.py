@@ -24,7 +24,7 @@ from torch import nn
 
 from engine.errors import UserInputError
 from engine.models.preprocess import Preprocess
-from engine.segmentation.panet import PANet
+from engine.segmentation.panet import PRESENCE_RATIO, PANet
 from engine.viz import overlay_heatmap
 from engine.inputs.images import require_rgb
 
@@ -53,6 +53,12 @@ class SegmentResult:
         foreground_fraction: mask pixels / all pixels, in [0, 1]; foreground_pixels: count.
         model: encoder used (the pipeline's ``name``); ms: wall milliseconds (encoding + PANet).
         notes: remarks for the user.
+        presence: how object-like the query's most object-like points are relative to the
+            support's own object (:meth:`engine.segmentation.panet.PANet.presence`), or None
+            when it cannot be measured (no background in the support).
+        object_present: ``presence >= PRESENCE_RATIO`` (None when ``presence`` is None); when
+            False, a note says the query probably does not contain the object (the mask is
+            still the closest match, shown for inspection).
     """
 
     mask: np.ndarray
@@ -65,12 +71,16 @@ class SegmentResult:
     model: str
     ms: float
     notes: list[str] = field(default_factory=list)
+    presence: float | None = None
+    object_present: bool | None = None
 
     def to_json(self) -> dict:
         h, w = self.mask.shape
         return {"foreground_fraction": round(self.foreground_fraction, 5),
                 "foreground_pixels": self.foreground_pixels, "size": [w, h],
-                "model": self.model, "ms": round(self.ms, 1), "notes": self.notes}
+                "model": self.model, "ms": round(self.ms, 1), "notes": self.notes,
+                "presence": None if self.presence is None else round(self.presence, 3),
+                "object_present": self.object_present}
 
 
 def mask_overlay(image: Image.Image, mask: np.ndarray, color=(255, 0, 0), alpha: float = 0.5
@@ -175,7 +185,10 @@ class SegmentPipeline:
             raise UserInputError(f"threshold must be between 0 and 1, got {threshold}")
         t0 = time.perf_counter()
         protos = self.panet.prototypes([self.support_tensors(support)])
-        probs, sims = self.panet(self.tensor(image), protos, (image.height, image.width))
+        feat = self.panet.features(self.tensor(image))
+        probs, sims = self.panet.segment(feat, protos, (image.height, image.width))
+        ratio = self.panet.presence(feat, protos)
+        presence = None if ratio is None else float(ratio[0])
         prob = probs[1].numpy().astype(np.float32)  # (H, W): the object's probability
         sim = sims[0].numpy().astype(np.float32)  # (H, W)
         mask = prob >= threshold
@@ -186,7 +199,16 @@ class SegmentPipeline:
                          "example: the first pass splits the query at the midpoint of its "
                          "similarity range, then the query's least object-like areas serve as "
                          "background.")
+        present = None if presence is None else presence >= PRESENCE_RATIO
+        if present is False:
+            notes.append(
+                f"The query probably does not contain the painted object: its most object-like "
+                f"points score {presence:.2f} of the support object's own similarity (object "
+                f"vs background prototype: {presence * float(protos.support_margin[0]):.3f} "
+                f"in the query vs {float(protos.support_margin[0]):.3f} on the support; "
+                f"below {PRESENCE_RATIO:g} it is probably absent). The mask shows the closest "
+                f"match anyway.")
         pixels = int(mask.sum())
         return SegmentResult(mask, prob, sim, mask_overlay(image, mask),
                              overlay_heatmap(image, sim), pixels / mask.size, pixels, self.name,
-                             ms, notes)
+                             ms, notes, presence, present)

@@ -90,8 +90,9 @@ def run_eval(args) -> int:
     else:
         from engine.factory import SCENE_CAPTIONER, scene_captioner
         net, name = scene_captioner(), SCENE_CAPTIONER
+    from engine.factory import scene_parser
     result = evaluate_split(net, args.split, args.n, args.data_dir, args.held_out,
-                            log=lambda m: sys.stderr.write(m + "\n"))
+                            log=lambda m: sys.stderr.write(m + "\n"), parser=scene_parser())
     print(json.dumps({"model": name, "split": args.split, **result}))
     return 0
 

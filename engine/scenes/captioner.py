@@ -372,10 +372,11 @@ def caption_batch(net: SceneCaptionerNet, feats: torch.Tensor, batch: int = 100
 
 
 def evaluate(net: SceneCaptionerNet, feats: torch.Tensor, scenes: Sequence[Scene],
-             held_out: str | None = None) -> dict:
+             held_out: str | None = None, parsed: Sequence[Scene] | None = None) -> dict:
     """BLEU-4 and CIDEr-D against :data:`N_REFERENCES` full references per scene (every
-    object, the held-out shape included), the hallucination rate against the ground truth and,
-    with ``held_out``, how often scenes that contain it get the word."""
+    object, the held-out shape included), the hallucination rate against the ground truth
+    (and against ``parsed``, the scene parser's reading of each image, if given) and, with
+    ``held_out``, how often scenes that contain it get the word."""
     from engine.scenes.metrics import bleu4, cider
     caps = caption_batch(net, feats)
     refs = [references(s) for s in scenes]
@@ -383,6 +384,8 @@ def evaluate(net: SceneCaptionerNet, feats: torch.Tensor, scenes: Sequence[Scene
            "cider": round(cider(refs, caps), 4),
            **hallucination(caps, scenes).as_dict(),
            "exact_match": round(float(np.mean([c in r for c, r in zip(caps, refs)])), 4)}
+    if parsed is not None:
+        out["hallucination_rate_vs_parser"] = round(hallucination(caps, parsed).rate, 4)
     if held_out is not None:
         has = [i for i, s in enumerate(scenes) if any(o.shape == held_out for o in s.objects)]
         named = [held_out in tokenize(caps[i]) for i in has]
@@ -395,14 +398,19 @@ def evaluate(net: SceneCaptionerNet, feats: torch.Tensor, scenes: Sequence[Scene
 
 def evaluate_split(net: SceneCaptionerNet, split: str = "test", n: int = 1000,
                    data_dir: str | Path | None = None, held_out: str | None = None,
-                   log: Callable[[str], None] = print) -> dict:
-    """:func:`evaluate` on ``n`` scenes of a held-out split (grid features cached)."""
+                   log: Callable[[str], None] = print, parser=None) -> dict:
+    """:func:`evaluate` on ``n`` scenes of a held-out split (grid features cached); with
+    ``parser`` (a :class:`~engine.scenes.parser.SceneParser`) also the hallucination rate
+    against its reading of the images."""
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     work = data_dir / "runs"
     work.mkdir(parents=True, exist_ok=True)
-    feats, scenes, _ = _cached_features(net, DatasetSpec("scenes", split, n), data_dir, work,
-                                        log)
-    return evaluate(net, feats, scenes, held_out)
+    feats, scenes, images = _cached_features(net, DatasetSpec("scenes", split, n), data_dir,
+                                             work, log)
+    parsed = None
+    if parser is not None:
+        parsed = [scene_from_parser(p) for p in parser(images)]
+    return evaluate(net, feats, scenes, held_out, parsed)
 
 
 __all__ = ["CAPTION_WORDS", "CaptionerTrainConfig", "HallucinationScore", "N_REFERENCES",

@@ -240,6 +240,32 @@ def scene_parser(model: str | None = None) -> Any:
     return SceneParser(load_model(model))
 
 
+#: The registry name of the scene world's learned captioner.
+SCENE_CAPTIONER = "scene-captioner"
+
+
+def scene_captioner_models() -> list[str]:
+    """Registered scene captioners (empty when ``assets/scenes/scene_captioner.safetensors``
+    is missing)."""
+    return list_models(task="scene-captioner")
+
+
+@functools.lru_cache(maxsize=4)
+def scene_captioner(model: str | None = None) -> Any:
+    """The process-wide :class:`engine.models.scene_captioner.SceneCaptionerNet` of ``model``
+    (default :data:`SCENE_CAPTIONER`), in eval mode, read-only.
+
+    Raises:
+        UserInputError: not a registered scene captioner (the message lists the valid ones).
+    """
+    model = model or SCENE_CAPTIONER
+    valid = scene_captioner_models()
+    if model not in valid:
+        raise UserInputError(unknown_name_message("scene captioner", model, valid or ["(none: "
+                             "train one with python -m engine train-scene-captioner)"]))
+    return load_model(model).eval()
+
+
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task("caption", EMBEDDED_BACKBONE, _caption_models, _build_caption),
     Task("change", EMBEDDED_BACKBONE, _change_models, _build_change),
@@ -376,4 +402,5 @@ def model_info(name: str) -> ModelSpec:
 
 __all__ = ["Choice", "TASKS", "check_model", "choose_pipeline", "default_model", "get_pipeline",
            "handwriting_models", "handwriting_pipeline", "list_models", "model_info", "preload",
-           "scene_parser", "scene_parser_models", "task_models"]
+           "scene_captioner", "scene_captioner_models", "scene_parser", "scene_parser_models",
+           "task_models", "SCENE_CAPTIONER"]

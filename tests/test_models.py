@@ -50,6 +50,7 @@ TINY: dict[str, Callable] = {
     "sd-inpainting": _tiny_diffusers("inpaint"),
     "smp-convnext-tiny": _convnext_atto,
     "scene-parser": lambda tmp_path: create_model("scene-parser"),  # 1 MB, ships in assets/
+    "scene-captioner": lambda tmp_path: create_model("scene-captioner"),  # 3 MB, in assets/
 }
 
 
@@ -143,10 +144,21 @@ def _check_scene_parser(model, spec):
     assert all(torch.isfinite(m).all() for m in maps.values())
 
 
+def _check_scene_captioner(model, spec):
+    x = torch.rand(2, 3, spec.preprocess.size, spec.preprocess.size,
+                   generator=torch.Generator().manual_seed(0))
+    feats = model.grid_features(x)
+    g = model.config.grid
+    tokens = torch.tensor([[1, 4, 5], [1, 6, 7]])
+    logits, att = model(feats, tokens)
+    assert logits.shape == (2, 3, len(model.config.vocab)) and torch.isfinite(logits).all()
+    assert att.shape == (2, 3, g * g) and torch.allclose(att.sum(-1), torch.ones(2, 3), atol=1e-5)
+
+
 CHECKS = {"backbone": _check_backbone, "text": _check_text, "caption": _check_caption,
           "edit": _check_diffusers, "inpaint": _check_diffusers,
           "segmentation": _check_segmentation, "fewshot": _check_fewshot,
-          "scene-parser": _check_scene_parser}
+          "scene-parser": _check_scene_parser, "scene-captioner": _check_scene_captioner}
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -22,8 +22,8 @@ def register(sub) -> None:
     p = sub.add_parser("caption", help="caption images (tags + sentence)")
     p.add_argument("images", nargs="+", metavar="IMAGE",
                    help="image files and/or folders (a folder: its image files, sorted)")
-    add_model_option(p, "efficientnet_lite0 (offline tags, the default) or a hub captioner "
-                        "(blip-base)")
+    add_model_option(p, "efficientnet_lite0 (offline tags, the default), a hub captioner "
+                        "(blip-base) or scene-captioner (the learned scene-world captioner)")
     p.add_argument("--top-k", type=int, default=5, help="tags per image (1..20)")
     p.add_argument("--decoding", choices=["beam", "nucleus"], default="beam",
                    help="hub captioners: beam search or nucleus sampling")
@@ -32,6 +32,8 @@ def register(sub) -> None:
                    help=f"images per network batch (default {BATCH_SIZE})")
     p.add_argument("--workers", type=int, default=None,
                    help="decoding threads (default: CPU cores, at most 4)")
+    p.add_argument("--attention-dir", default=None,
+                   help="scene-captioner: save each word's cross-attention map here as PNG")
     p.set_defaults(func=run)
 
 
@@ -55,6 +57,23 @@ def _expand(args_images: list[str]) -> tuple[list[str], int]:
     return paths, status
 
 
+def _scene_captions(paths: list[str], args, status: int) -> int:
+    """Caption with the scene captioner (``--model scene-captioner``); returns the exit status."""
+    from engine.cli.scene_captioner import caption_image
+    from engine.inputs.images import ImageInputError, load_image
+    for path in paths:
+        try:
+            loaded = load_image(path)
+        except ImageInputError as exc:  # one bad file does not stop the batch
+            sys.stderr.write(f"error: {exc}\n")
+            status = 2
+            continue
+        emit({"image": path, **caption_image(loaded.image, args.model, args.decoding,
+                                             seed=args.seed, attention_dir=args.attention_dir),
+              "notes": list(loaded.notes)})
+    return status
+
+
 def run(args) -> int:
     from tqdm import tqdm
 
@@ -68,6 +87,8 @@ def run(args) -> int:
     # run on one thread (more threads only wait for each other on a busy machine)
     set_threads(1, os.cpu_count())
     paths, status = _expand(args.images)
+    if args.model == "scene-captioner":  # the scene world's learned captioner, one at a time
+        return _scene_captions(paths, args, status)
     pipe, prepare, choice_notes = None, None, []  # the pipeline is built on the first good image
 
     def decode(path: str):

@@ -210,3 +210,22 @@ def test_shipped_duda_captions_a_rendered_pair_with_attention_maps(tmp_path):
     assert len(out["dynamic_attention"]) == len(out["caption"].split())
     for side in ("before", "after"):
         assert Path(out["attention"][side]).is_file()
+
+
+
+def test_attention_supervision_targets_and_loss():
+    from engine.scenes.dataset import DatasetSpec, _pairs
+    from engine.scenes.train_duda import attention_loss, mask_targets
+    # items: distractor, colour, distractor, material, distractor, add, distractor, drop
+    data = _pairs(DatasetSpec("changes", "val", 8, 32, supersample=1), 0, 8)
+    t = mask_targets(data, 8)
+    assert t.shape == (8, 2, 8, 8)
+    assert np.allclose(t[0].sum((1, 2)), 0)                     # distractor: no target
+    assert np.allclose(t[1].sum((1, 2)), 1)                     # colour: object in both images
+    assert t[5, 0].sum() == 0 and np.isclose(t[5, 1].sum(), 1)   # add: only after
+    assert t[7, 1].sum() == 0 and np.isclose(t[7, 0].sum(), 1)   # drop: only before
+    tt = torch.from_numpy(t)
+    good = {"map_before": tt[:, 0] + 1e-6, "map_after": tt[:, 1] + 1e-6}
+    flat = {"map_before": torch.full((8, 8, 8), 1 / 64), "map_after": torch.full((8, 8, 8), 1 / 64)}
+    assert attention_loss(good, tt) < attention_loss(flat, tt)
+    assert float(attention_loss(flat, tt)) == pytest.approx(np.log(64), rel=1e-5)

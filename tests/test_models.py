@@ -50,6 +50,7 @@ TINY: dict[str, Callable] = {
     "sd-inpainting": _tiny_diffusers("inpaint"),
     "smp-convnext-tiny": _convnext_atto,
     "scene-parser": lambda tmp_path: create_model("scene-parser"),  # 1 MB, ships in assets/
+    "duda": lambda tmp_path: create_model("duda"),  # ~4 MB, ships in assets/scenes/
 }
 
 
@@ -143,10 +144,19 @@ def _check_scene_parser(model, spec):
     assert all(torch.isfinite(m).all() for m in maps.values())
 
 
+def _check_change_captioner(model, spec):
+    S = model.config.image_size
+    g = torch.Generator().manual_seed(0)
+    out = model.generate(torch.rand(2, 3, S, S, generator=g), torch.rand(2, 3, S, S, generator=g))
+    assert out["map_before"].shape == (2, S // 4, S // 4)
+    assert torch.allclose(out["map_after"].sum((1, 2)), torch.ones(2), atol=1e-5)
+    assert out["tokens"].dtype == torch.long and torch.isfinite(out["alpha"]).all()
+
+
 CHECKS = {"backbone": _check_backbone, "text": _check_text, "caption": _check_caption,
           "edit": _check_diffusers, "inpaint": _check_diffusers,
           "segmentation": _check_segmentation, "fewshot": _check_fewshot,
-          "scene-parser": _check_scene_parser}
+          "scene-parser": _check_scene_parser, "change-captioner": _check_change_captioner}
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -27,6 +27,9 @@ def register(sub) -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--hidden", type=int, default=192)
+    p.add_argument("--attention-supervision", type=float, default=0.0,
+                   help="weight of an auxiliary loss (not in the paper) pulling each attention "
+                        "map onto the changed object's mask; 0 = the paper's DUDA")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--checkpoint-every", type=int, default=100)
@@ -41,6 +44,7 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", default=None, help="a .safetensors file instead of --model")
     p.add_argument("--split", default="test", help="val or test")
     p.add_argument("--n", type=int, default=1000, help="pairs")
+    p.add_argument("--meteor", action="store_true", help="also METEOR (needs Java)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=run_eval)
@@ -55,7 +59,8 @@ def run_train(args) -> int:
         cfg = DudaTrainConfig(
             n_train=args.n_train, n_val=args.n_val, size=args.size, width=args.width,
             hidden=args.hidden, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-            seed=args.seed, threads=args.threads, checkpoint_every=args.checkpoint_every,
+            attention_supervision=args.attention_supervision, seed=args.seed,
+            threads=args.threads, checkpoint_every=args.checkpoint_every,
             max_minutes=args.max_minutes, out=args.out, data_dir=args.data_dir,
             command="python -m engine " + shlex.join(sys.argv[1:]))
     except ValueError as exc:
@@ -96,7 +101,7 @@ def run_eval(args) -> int:
     data = load_dataset(DatasetSpec("changes", args.split, args.n, captioner.image_size),
                         args.data_dir)
     t0 = time.perf_counter()
-    scores = evaluate(captioner, data)
+    scores = evaluate(captioner, data, with_meteor=args.meteor)
     emit({"split": args.split, "n": args.n, "size": captioner.image_size,
           "seconds": round(time.perf_counter() - t0, 1), **scores})
     return 0

@@ -167,12 +167,14 @@ def peak_hits(attention: np.ndarray, mask: np.ndarray) -> tuple[bool, float]:
     return bool(cells[r, c]), float(cells.mean())
 
 
-def evaluate(captioner: DudaCaptioner, data: dict[str, np.ndarray]) -> dict:
+def evaluate(captioner: DudaCaptioner, data: dict[str, np.ndarray],
+             with_meteor: bool = False) -> dict:
     """The paper's measures on a "changes" dataset (see the module docstring).
 
     Args:
         captioner: the model.
         data: arrays of :func:`engine.scenes.dataset.load_dataset` for kind "changes".
+        with_meteor: add METEOR (pycocoevalcap's Java jar) where Java is installed.
 
     Returns:
         ``{"total": {...}, "per_type": {type: {...}}, "examples": [...]}`` where each entry holds
@@ -202,7 +204,7 @@ def evaluate(captioner: DudaCaptioner, data: dict[str, np.ndarray]) -> dict:
                 d.append((hit, chance))
 
     def block(sel: list[int], typ: str | None) -> dict:
-        s = caption_scores([refs[i] for i in sel], [cands[i] for i in sel])
+        s = caption_scores([refs[i] for i in sel], [cands[i] for i in sel], with_meteor)
         s["no_change_rate"] = float(np.mean([preds[i].no_change for i in sel]))
         keys = [typ] if typ else [t for t in point]
         for side in ("before", "after"):

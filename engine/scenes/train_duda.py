@@ -36,6 +36,10 @@ class DudaTrainConfig:
         size: image side (pixels, multiple of 4). width, hidden: the network's sizes.
         steps, batch_size, lr, weight_decay, warmup, clip: optimisation.
         max_tokens: caption length with BOS/EOS.
+        attention_supervision: weight of an auxiliary loss that is NOT in the DUDA paper
+            (which learns its maps from the captions alone): the cross-entropy between each
+            dual-attention map and the changed object's mask in that image (normalised over
+            the grid; pairs without the object in that image skipped). 0 trains as the paper.
         seed: initialisation, batch order and reference choice.
         threads: torch CPU threads.
         checkpoint_every: steps between resumable checkpoints (and a loss line).
@@ -58,6 +62,7 @@ class DudaTrainConfig:
     warmup: int = 100
     clip: float = 1.0
     max_tokens: int = 26
+    attention_supervision: float = 0.0
     seed: int = 0
     threads: int = 1
     checkpoint_every: int = 100
@@ -94,11 +99,41 @@ def caption_tokens(data: dict[str, np.ndarray], vocab: tuple[str, ...],
                      for r in refs])
 
 
+def mask_targets(data: dict[str, np.ndarray], grid: int) -> np.ndarray:
+    """(N, 2, grid, grid) float32: per pair, the changed object's mask in the before and the
+    after image, pooled to the grid and normalised to sum 1 (all zeros where it is absent)."""
+    N, H, W = data["before_ids"].shape
+    out = np.zeros((N, 2, grid, grid), np.float32)
+    for i, p in enumerate(data["pairs"]):
+        for ch in json.loads(str(p))["changes"][:1]:
+            for k, (idx, ids) in enumerate(((ch["before_index"], data["before_ids"][i]),
+                                            (ch["after_index"], data["after_ids"][i]))):
+                if idx is None:
+                    continue
+                m = (ids == idx).reshape(grid, H // grid, grid, W // grid).mean(axis=(1, 3))
+                if m.sum() > 0:
+                    out[i, k] = m / m.sum()
+    return out
+
+
+def attention_loss(out: dict[str, torch.Tensor], targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy -sum t log a over the maps whose target is not empty."""
+    maps = torch.stack([out["map_before"], out["map_after"]], 1)       # (B, 2, g, g)
+    ce = -(targets * torch.log(maps + 1e-8)).flatten(2).sum(-1)        # (B, 2)
+    has = targets.flatten(2).sum(-1) > 0
+    return ce[has].mean() if has.any() else ce.sum() * 0
+
+
 def train_step(net: DudaNet, opt: torch.optim.Optimizer, before: torch.Tensor,
-               after: torch.Tensor, tokens: torch.Tensor, clip: float = 1.0) -> float:
-    """One teacher-forced optimisation step; returns the loss."""
+               after: torch.Tensor, tokens: torch.Tensor, clip: float = 1.0,
+               targets: torch.Tensor | None = None, weight: float = 0.0) -> float:
+    """One teacher-forced optimisation step (plus ``weight`` x :func:`attention_loss` when
+    ``targets`` are given); returns the loss."""
     net.train()
-    loss = caption_loss(net(before, after, tokens)["logits"], tokens)
+    out = net(before, after, tokens)
+    loss = caption_loss(out["logits"], tokens)
+    if targets is not None and weight > 0:
+        loss = loss + weight * attention_loss(out, targets)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
@@ -118,6 +153,7 @@ def train_duda(cfg: DudaTrainConfig, log: Callable[[str], None] = print) -> dict
     val = load_dataset(DatasetSpec("changes", "val", cfg.n_val, cfg.size), data_dir)
     vocab = build_vocab(c for p in train["pairs"] for c in json.loads(str(p))["captions"])
     tokens = caption_tokens(train, vocab, cfg.max_tokens)
+    targets = mask_targets(train, cfg.size // 4) if cfg.attention_supervision > 0 else None
     log(f"data ready in {time.perf_counter() - t_data:.0f}s: {cfg.n_train} train, "
         f"{cfg.n_val} val pairs, {len(vocab)} words")
 
@@ -146,9 +182,12 @@ def train_duda(cfg: DudaTrainConfig, log: Callable[[str], None] = print) -> dict
         ref = rng.integers(0, tokens.shape[1], cfg.batch_size)
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, step)
+        batch = tokens[idx, ref]
+        batch = batch[:, :int((batch != 0).sum(1).max())]  # drop all-PAD columns
         loss = train_step(net, opt, to_tensor(train["before"][idx], cfg.size),
-                          to_tensor(train["after"][idx], cfg.size),
-                          torch.from_numpy(tokens[idx, ref]), cfg.clip)
+                          to_tensor(train["after"][idx], cfg.size), torch.from_numpy(batch),
+                          cfg.clip, None if targets is None else torch.from_numpy(targets[idx]),
+                          cfg.attention_supervision)
         running = loss if running is None else 0.95 * running + 0.05 * loss
         step += 1
         elapsed = time.perf_counter() - t0
@@ -174,4 +213,5 @@ def train_duda(cfg: DudaTrainConfig, log: Callable[[str], None] = print) -> dict
     return card
 
 
-__all__ = ["DudaTrainConfig", "caption_tokens", "train_duda", "train_step"]
+__all__ = ["DudaTrainConfig", "attention_loss", "caption_tokens", "mask_targets", "train_duda",
+           "train_step"]

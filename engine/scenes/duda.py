@@ -62,7 +62,7 @@ def decode(tokens, vocab: tuple[str, ...]) -> str:
 def to_tensor(images: np.ndarray, size: int) -> torch.Tensor:
     """(B, H, W, 3) or (H, W, 3) uint8 -> (B, 3, size, size) float32 in [0, 1] (bilinear resize
     when H, W differ from ``size``)."""
-    x = torch.from_numpy(np.ascontiguousarray(images))
+    x = torch.from_numpy(np.array(images, dtype=np.uint8))  # a writable copy
     if x.ndim == 3:
         x = x[None]
     x = x.permute(0, 3, 1, 2).float() / 255.0

@@ -266,6 +266,33 @@ def scene_captioner(model: str | None = None) -> Any:
     return load_model(model).eval()
 
 
+#: The registry name of the learned change captioner (DUDA, trained on the scene world).
+DUDA = "duda"
+
+
+def change_captioner_models() -> list[str]:
+    """Registered learned change captioners (empty when ``assets/scenes/duda.safetensors`` is
+    missing)."""
+    return list_models(task="change-captioner")
+
+
+@functools.lru_cache(maxsize=4)
+def change_captioner(model: str | None = None) -> Any:
+    """The process-wide :class:`engine.scenes.duda.DudaCaptioner` of ``model`` (default
+    :data:`DUDA`), read-only.
+
+    Raises:
+        UserInputError: not a registered change captioner (the message lists the valid ones).
+    """
+    from engine.scenes.duda import DudaCaptioner
+    model = model or DUDA
+    valid = change_captioner_models()
+    if model not in valid:
+        raise UserInputError(unknown_name_message("change captioner", model, valid or ["(none: "
+                             "train one with python -m engine train-duda)"]))
+    return DudaCaptioner(load_model(model))
+
+
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task("caption", EMBEDDED_BACKBONE, _caption_models, _build_caption),
     Task("change", EMBEDDED_BACKBONE, _change_models, _build_change),
@@ -403,4 +430,4 @@ def model_info(name: str) -> ModelSpec:
 __all__ = ["Choice", "TASKS", "check_model", "choose_pipeline", "default_model", "get_pipeline",
            "handwriting_models", "handwriting_pipeline", "list_models", "model_info", "preload",
            "scene_captioner", "scene_captioner_models", "scene_parser", "scene_parser_models",
-           "task_models", "SCENE_CAPTIONER"]
+           "task_models", "SCENE_CAPTIONER", "DUDA", "change_captioner", "change_captioner_models"]

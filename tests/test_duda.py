@@ -59,3 +59,173 @@ def test_caption_scores_rejects_bad_input():
         metrics.caption_scores(["a b"], ["a b"])
     s = metrics.caption_scores([["a b"], ["c d"]], ["a b", "c d"])
     assert s["n"] == 2 and s["cider"] == pytest.approx(5.0, abs=1e-6)
+
+
+# ---------------------------------------------------------------- DUDA model
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from engine.models.duda import (ASSET, BOS, EOS, PAD, DudaConfig, DudaNet, caption_loss,  # noqa: E402
+                                load_duda, save_duda)
+from engine.scenes import duda as sduda  # noqa: E402
+from engine.scenes.train_duda import train_step  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPTIONS = ["the red cube changed to blue", "no change was made", "the small sphere has disappeared",
+            "someone added a metal cube"]
+
+
+def _tiny(size=32):
+    torch.manual_seed(0)
+    vocab = sduda.build_vocab(CAPTIONS)
+    return DudaNet(DudaConfig(vocab=vocab, image_size=size, width=4, attention_hidden=8,
+                              embed=8, hidden=16, max_len=8))
+
+
+def _batch(net, n=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    S = net.config.image_size
+    before = torch.rand(n, 3, S, S, generator=g)
+    after = before.clone()
+    after[:, :, :8, :8] = 1.0  # a "change" in one corner
+    tokens = torch.from_numpy(np.stack([sduda.encode(CAPTIONS[i % 4], net.config.vocab, 10)
+                                        for i in range(n)]))
+    return before, after, tokens
+
+
+def test_caption_tokens_round_trip():
+    vocab = sduda.build_vocab(CAPTIONS)
+    ids = sduda.encode("The red cube changed to blue.", vocab, 10)
+    assert ids[0] == BOS and list(ids).count(EOS) == 1 and ids[-1] == PAD
+    assert sduda.decode(ids, vocab) == "the red cube changed to blue"
+    with pytest.raises(ValueError, match="more than 3"):
+        sduda.encode("the red cube", vocab, 3)
+
+
+def test_attention_maps_are_distributions_over_the_grid():
+    net = _tiny().eval()
+    before, after, tokens = _batch(net)
+    out = net(before, after, tokens)
+    g = net.config.grid
+    for key in ("map_before", "map_after"):
+        assert out[key].shape == (4, g, g)
+        assert (out[key] >= 0).all()
+        assert torch.allclose(out[key].sum((1, 2)), torch.ones(4), atol=1e-5)
+    assert out["logits"].shape == (4, tokens.shape[1] - 1, len(net.config.vocab))
+    assert torch.allclose(out["alpha"].sum(-1), torch.ones(4, tokens.shape[1] - 1), atol=1e-5)
+    with pytest.raises(ValueError, match="expects two"):
+        net.localise(before[:, :, :16], after[:, :, :16])
+
+
+def test_training_steps_reduce_the_loss_on_a_small_batch():
+    net = _tiny()
+    before, after, tokens = _batch(net)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-2)
+    with torch.no_grad():
+        net.eval()
+        first = float(caption_loss(net(before, after, tokens)["logits"], tokens))
+    for _ in range(30):
+        train_step(net, opt, before, after, tokens)
+    with torch.no_grad():
+        net.eval()
+        last = float(caption_loss(net(before, after, tokens)["logits"], tokens))
+    assert last < 0.5 * first
+
+
+def test_checkpoint_round_trip(tmp_path):
+    net = _tiny().eval()
+    path = save_duda(net, tmp_path / "d.safetensors", {"card": {"steps_done": 3}})
+    back = load_duda(path)
+    assert back.config == net.config
+    before, after, _ = _batch(net)
+    a, b = net.generate(before, after), back.generate(before, after)
+    assert torch.equal(a["tokens"], b["tokens"])
+    assert torch.allclose(a["map_after"], b["map_after"])
+    (tmp_path / "bad.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a DUDA checkpoint"):
+        load_duda(tmp_path / "bad.safetensors")
+
+
+def test_captioner_returns_words_alphas_and_maps():
+    net = _tiny()
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 255, (2, 48, 48, 3), dtype=np.uint8)  # resized to 32 inside
+    out = sduda.DudaCaptioner(net)(imgs, imgs[::-1])
+    assert len(out) == 2
+    for r in out:
+        assert r.alpha.shape == (len(r.words), 3)
+        assert r.map_before.shape == (8, 8) and abs(r.map_before.sum() - 1) < 1e-4
+        assert set(r.words) <= set(net.config.vocab)
+
+
+def test_pointing_game_on_a_grid_by_hand():
+    att = np.zeros((4, 4))
+    att[1, 2] = 1.0
+    mask = np.zeros((16, 16), bool)
+    mask[5, 9] = True          # inside cell (1, 2): rows 4-7, columns 8-11
+    assert sduda.peak_hits(att, mask) == (True, 1 / 16)
+    mask[:] = False
+    mask[0:8, 0:4] = True      # cells (0, 0) and (1, 0)
+    assert sduda.peak_hits(att, mask) == (False, 2 / 16)
+
+
+def _run(*args, cwd=ROOT):
+    env = {"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+           "HOME": str(Path.home())}
+    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_eval_duda_cli_scores_every_type(tmp_path):
+    net = _tiny()
+    ck = save_duda(net, tmp_path / "tiny.safetensors")
+    r = _run("eval-duda", "--checkpoint", str(ck), "--split", "val", "--n", "12",
+             "--data-dir", str(tmp_path / "data"))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out["per_type"]) == {"color", "material", "add", "drop", "move", "distractor"}
+    assert out["total"]["n"] == 12 and 0 <= out["total"]["bleu4"] <= 1
+    assert "pointing_after" in out["per_type"]["add"]
+    assert "pointing_before" not in out["per_type"]["add"]
+    bad = _run("eval-duda", "--checkpoint", str(tmp_path / "nope.safetensors"))
+    assert bad.returncode == 2 and "not found" in bad.stderr
+
+
+def test_shipped_duda_captions_a_rendered_pair_with_attention_maps(tmp_path):
+    assert ASSET.is_file(), "assets/scenes/duda.safetensors is missing"
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    r = _run("render-change", "--seed", "2000001", "--type", "distractor", "--size", "64",
+             "--out-before", str(a), "--out-after", str(b))
+    assert r.returncode == 0, r.stderr
+    r = _run("change", "--model", "duda", str(a), str(b), "--attention", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["model"] == "duda" and out["caption"]
+    assert len(out["dynamic_attention"]) == len(out["caption"].split())
+    for side in ("before", "after"):
+        assert Path(out["attention"][side]).is_file()
+
+
+
+def test_attention_supervision_targets_and_loss():
+    from engine.scenes.dataset import DatasetSpec, _pairs
+    from engine.scenes.train_duda import attention_loss, mask_targets
+    # items: distractor, colour, distractor, material, distractor, add, distractor, drop
+    data = _pairs(DatasetSpec("changes", "val", 8, 32, supersample=1), 0, 8)
+    t = mask_targets(data, 8)
+    assert t.shape == (8, 2, 8, 8)
+    assert np.allclose(t[0].sum((1, 2)), 0)                     # distractor: no target
+    assert np.allclose(t[1].sum((1, 2)), 1)                     # colour: object in both images
+    assert t[5, 0].sum() == 0 and np.isclose(t[5, 1].sum(), 1)   # add: only after
+    assert t[7, 1].sum() == 0 and np.isclose(t[7, 0].sum(), 1)   # drop: only before
+    tt = torch.from_numpy(t)
+    good = {"map_before": tt[:, 0] + 1e-6, "map_after": tt[:, 1] + 1e-6}
+    flat = {"map_before": torch.full((8, 8, 8), 1 / 64), "map_after": torch.full((8, 8, 8), 1 / 64)}
+    assert attention_loss(good, tt) < attention_loss(flat, tt)
+    assert float(attention_loss(flat, tt)) == pytest.approx(np.log(64), rel=1e-5)

@@ -51,6 +51,7 @@ TINY: dict[str, Callable] = {
     "smp-convnext-tiny": _convnext_atto,
     "scene-parser": lambda tmp_path: create_model("scene-parser"),  # 1 MB, ships in assets/
     "scene-captioner": lambda tmp_path: create_model("scene-captioner"),  # 3 MB, in assets/
+    "duda": lambda tmp_path: create_model("duda"),  # ~4 MB, ships in assets/scenes/
 }
 
 
@@ -155,10 +156,23 @@ def _check_scene_captioner(model, spec):
     assert att.shape == (2, 3, g * g) and torch.allclose(att.sum(-1), torch.ones(2, 3), atol=1e-5)
 
 
+def _check_change_captioner(model, spec):
+    S = model.config.image_size
+    g = torch.Generator().manual_seed(0)
+    out = model.generate(torch.rand(2, 3, S, S, generator=g), torch.rand(2, 3, S, S, generator=g))
+    assert out["map_before"].shape == (2, S // 4, S // 4)
+    assert torch.allclose(out["map_after"].sum((1, 2)), torch.ones(2), atol=1e-5)
+    assert out["tokens"].dtype == torch.long and torch.isfinite(out["alpha"]).all()
+
+
 CHECKS = {"backbone": _check_backbone, "text": _check_text, "caption": _check_caption,
           "edit": _check_diffusers, "inpaint": _check_diffusers,
           "segmentation": _check_segmentation, "fewshot": _check_fewshot,
-          "scene-parser": _check_scene_parser, "scene-captioner": _check_scene_captioner}
+          "scene-parser": _check_scene_parser, "scene-captioner": _check_scene_captioner,
+          "change-captioner": _check_change_captioner}
+
+
+          "scene-parser": _check_scene_parser, "change-captioner": _check_change_captioner}
 
 
 @pytest.mark.parametrize("name", list_models())

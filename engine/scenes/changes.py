@@ -303,7 +303,9 @@ def _pair(seed, kinds: list[str], rules: SamplingRules, jitter: bool,
           base: Scene | None) -> ChangePair:
     rng = as_rng(seed)
     before = base if base is not None else sample_scene(rng, rules)
-    for _ in range(200):
+    for attempt in range(2000):
+        if attempt and attempt % 200 == 0 and base is None:
+            before = sample_scene(rng, rules)  # 200 misses: this scene admits no such change
         if "drop" in kinds and len(before) - kinds.count("drop") < rules.min_objects:
             before = sample_scene(rng, rules)
             continue
@@ -335,7 +337,7 @@ def _pair(seed, kinds: list[str], rules: SamplingRules, jitter: bool,
             captions = CAPTION_TEMPLATES["distractor"]
         return ChangePair(before, after, tuple(captioned), captions,
                           seed if isinstance(seed, (int, np.integer)) else None)
-    raise RuntimeError(f"no valid {'+'.join(kinds) or 'distractor'} pair after 200 tries")
+    raise RuntimeError(f"no valid {'+'.join(kinds) or 'distractor'} pair after 2000 tries")
 
 
 def sample_change_pair(seed: int | np.random.Generator, change_type: str | None = None,

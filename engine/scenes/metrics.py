@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Sequence
 
-__all__ = ["tokenize", "bleu4", "cider", "caption_scores"]
+__all__ = ["tokenize", "bleu4", "cider", "meteor", "meteor_available", "caption_scores"]
 
 _PUNCT = re.compile(r"[^\w\s]")
 
@@ -94,13 +94,45 @@ def cider(references: Sequence[Sequence[str]], candidates: Sequence[str]) -> flo
     return float(score)
 
 
-def caption_scores(references: Sequence[Sequence[str]], candidates: Sequence[str]) -> dict:
-    """BLEU-4 and CIDEr-D of a set of captions.
+def meteor_available() -> bool:
+    """True when a ``java`` executable is on the PATH (``pycocoevalcap``'s METEOR 1.5 is a
+    jar run by Java)."""
+    import shutil
+    return shutil.which("java") is not None
 
-    Args and Raises as :func:`bleu4`.
+
+def meteor(references: Sequence[Sequence[str]], candidates: Sequence[str]) -> float:
+    """METEOR 1.5 (Denkowski and Lavie, 2014) by ``pycocoevalcap``'s bundled jar.
+
+    Args and Raises as :func:`bleu4`; also RuntimeError when Java is missing.
 
     Returns:
-        ``{"bleu4": float in [0, 1], "cider": float in [0, 10], "n": number of items}``.
+        METEOR in [0, 1].
     """
-    return {"bleu4": bleu4(references, candidates), "cider": cider(references, candidates),
-            "n": len(candidates)}
+    if not meteor_available():
+        raise RuntimeError("METEOR needs Java (pycocoevalcap runs meteor-1.5.jar); none found")
+    from pycocoevalcap.meteor.meteor import Meteor
+    gts, res = _as_dicts(references, candidates)
+    scorer = Meteor()
+    try:
+        score, _ = scorer.compute_score(gts, res)
+    finally:
+        del scorer  # its __del__ ends the Java process
+    return float(score)
+
+
+def caption_scores(references: Sequence[Sequence[str]], candidates: Sequence[str],
+                   with_meteor: bool = False) -> dict:
+    """BLEU-4 and CIDEr-D (and METEOR if asked) of a set of captions.
+
+    Args and Raises as :func:`bleu4`; ``with_meteor`` adds METEOR when Java is there.
+
+    Returns:
+        ``{"bleu4": float in [0, 1], "cider": float in [0, 10], "n": number of items}`` plus
+        ``"meteor"`` in [0, 1].
+    """
+    out = {"bleu4": bleu4(references, candidates), "cider": cider(references, candidates),
+           "n": len(candidates)}
+    if with_meteor and meteor_available():
+        out["meteor"] = meteor(references, candidates)
+    return out

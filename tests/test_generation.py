@@ -204,6 +204,11 @@ def test_object_f1_attribute_and_relation_accuracy_on_hand_built_scenes():
     # image 2's cube is not yellow: only image 1's relation is checked, and it holds
     assert out["relations_checked"] == 1 and out["relation_accuracy"] == 1.0
     assert out["exact_images"] == 0.5
+    # a wrong size counts against the full F1, not against GeNeVA's shape + colour F1
+    big = _obj("large", "yellow", "rubber", "cube", -1.5 * left[0], -1.5 * left[1])
+    sized = score_images([[s1, big]], [[sphere, cube]], [rel])
+    assert sized["f1"] == 0.5 and sized["f1_shape_colour"] == 1.0
+    assert sized["attribute_accuracy"]["size"] == 0.5
     flipped = score_images([[s2, _obj("small", "yellow", "rubber", "cube", 1.5 * left[0],
                                       1.5 * left[1])]], [[sphere, cube]], [rel])
     assert flipped["f1"] == 1.0 and flipped["relation_accuracy"] == 0.0

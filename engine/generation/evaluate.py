@@ -10,7 +10,9 @@ the scene's descriptions):
 * **object precision / recall / F1** (GeNeVA's metric): an object the parser reads counts as
   right when the text asked for an object with the same four attributes (shape, colour, size,
   material); multisets, micro-averaged over all images. Position is not compared (the text
-  fixes only relations).
+  fixes only relations). ``f1_shape_colour`` counts an object right when shape and colour
+  agree: GeNeVA's i-CLEVR detector has 24 classes (3 shapes x 8 colours, README of
+  Maluuba/GeNeVA), size and material are not part of its objects.
 * **attribute accuracy on the objects found**: parsed and asked-for objects are paired by
   Hungarian matching on the number of agreeing attributes; the share of pairs that agree, per
   attribute.
@@ -104,14 +106,15 @@ def score_images(parsed: list[list[SceneObject]], wanted: list[list[SceneObject]
         relations: per image, ``(Phrase, direction, Phrase)`` triples the text states.
 
     Returns:
-        precision, recall, f1, attribute_accuracy (per attribute), relation_accuracy,
+        precision, recall, f1 (all four attributes must agree), f1_shape_colour (only shape
+        and colour, GeNeVA's 24 i-CLEVR classes), attribute_accuracy (per attribute), relation_accuracy,
         relations_checked, relations_stated, exact_images (share with every object right and
         none extra), counts.
     """
     from scipy.optimize import linear_sum_assignment
     from engine.scenes.scene import Camera
     camera = camera or Camera()
-    tp = n_pred = n_true = exact = 0
+    tp = n_pred = n_true = exact = tp_sc = 0
     attr_ok, n_pairs = Counter(), 0
     rel_ok = rel_checked = rel_stated = 0
     for pred, true, rels in zip(parsed, wanted, relations):
@@ -120,6 +123,8 @@ def score_images(parsed: list[list[SceneObject]], wanted: list[list[SceneObject]
         hit = sum((a & b).values())
         tp, n_pred, n_true = tp + hit, n_pred + len(pred), n_true + len(true)
         exact += hit == len(pred) == len(true)
+        tp_sc += sum((Counter((o.shape, o.color) for o in pred)
+                      & Counter((o.shape, o.color) for o in true)).values())
         if pred and true:
             agree = np.array([[sum(getattr(p, k) == getattr(t, k) for k in ATTRS)
                                for t in true] for p in pred])
@@ -138,8 +143,11 @@ def score_images(parsed: list[list[SceneObject]], wanted: list[list[SceneObject]
             rel_ok += any(_holds(x, d, y, camera) for x in ca for y in cb if x is not y)
     p = tp / n_pred if n_pred else 0.0
     r = tp / n_true if n_true else 0.0
+    p_sc = tp_sc / n_pred if n_pred else 0.0
+    r_sc = tp_sc / n_true if n_true else 0.0
     return {"precision": round(p, 4), "recall": round(r, 4),
             "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0,
+            "f1_shape_colour": round(2 * p_sc * r_sc / (p_sc + r_sc), 4) if p_sc + r_sc else 0.0,
             "attribute_accuracy": {k: round(attr_ok[k] / n_pairs, 4) if n_pairs else None
                                    for k in ATTRS},
             "relation_accuracy": round(rel_ok / rel_checked, 4) if rel_checked else None,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -150,8 +149,7 @@ def train_generator(cfg: GeneratorTrainConfig, log: Callable[[str], None] = prin
                     "wall": wall, "history": history,
                     "train_config": {k: v for k, v in asdict(cfg).items() if k != "command"}},
                    tmp)
-            # atomic: an interrupted save keeps the previous state
-        tmp.replace(state_path)
+        tmp.replace(state_path)  # atomic: an interrupted save keeps the previous state
 
     t_start, t_ckpt = time.perf_counter() - wall, time.perf_counter()
     cpu0 = time.process_time()

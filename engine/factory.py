@@ -415,6 +415,27 @@ def choose_pipeline(task: str, model: str | None = None) -> Choice:
     return Choice(get_pipeline(task, model), model)
 
 
+def hub_repo(name: str) -> str | None:
+    """The Hugging Face Hub repository id of registered model ``name`` (from its ``weights``,
+    "hub: <repo id>"), or None for an embedded model."""
+    spec = get_spec(name)
+    if spec.source != "hub" or not spec.weights.startswith("hub: "):
+        return None
+    return spec.weights[len("hub: "):].strip()
+
+
+def offered_hub_models() -> dict[str, str]:
+    """Every hub model some task offers, {registry name: hub repo id}, in task order (what a
+    Space preloads at build time: README's ``preload_from_hub``)."""
+    out: dict[str, str] = {}
+    for task in TASKS:
+        for name in task_models(task):
+            repo = hub_repo(name)
+            if repo is not None:
+                out.setdefault(name, repo)
+    return out
+
+
 def model_info(name: str) -> ModelSpec:
     """The registry entry of ``name`` (its task, source, weights, licence, preprocessing).
 
@@ -427,7 +448,7 @@ def model_info(name: str) -> ModelSpec:
         raise UserInputError(str(exc)) from None
 
 
-__all__ = ["Choice", "TASKS", "check_model", "choose_pipeline", "default_model", "get_pipeline",
+__all__ = ["Choice", "TASKS", "check_model", "hub_repo", "offered_hub_models", "choose_pipeline", "default_model", "get_pipeline",
            "handwriting_models", "handwriting_pipeline", "list_models", "model_info", "preload",
            "scene_captioner", "scene_captioner_models", "scene_parser", "scene_parser_models",
            "task_models", "SCENE_CAPTIONER", "DUDA", "change_captioner", "change_captioner_models"]

@@ -33,7 +33,7 @@ def caption_image(image, model: str = EMBEDDED_MODEL, decoding: str = "beam",
     if choice.note:
         notes.append(choice.note)
     result = choice.pipeline(img, top_k=int(top_k), decoding=decoding, seed=int(seed))
-    details = [f"**Model:** `{result.model}` · {result.ms:.0f} ms",
+    details = [f"**Model:** `{result.model}` · **device:** {result.device} · {result.ms:.0f} ms",
                f"**Sentence from tags:** {result.tag_caption}",
                "**Tag groups:** " + "; ".join(f"{t.name} ({', '.join(t.members)})"
                                                for t in result.tags if len(t.members) > 1)]

@@ -144,7 +144,8 @@ def _run(img, text: str, mask, notes: list[str], model: str, steps, guidance, im
                              guidance_scale=float(guidance),
                              image_guidance_scale=float(image_guidance), progress=report)
     details = [f"**Operation:** {result.operation} · **target:** {result.target} · "
-               f"**model:** `{result.model}` · {result.ms:.0f} ms",
+               f"**model:** `{result.model}` · **device:** {result.device} · "
+               f"{result.ms:.0f} ms",
                f"**Changed pixels:** {100 * result.changed_fraction:.1f} % of the image; "
                f"outside the edited region: {100 * result.changed_fraction_outside:.2f} %"]
     if notes or result.notes:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from engine.device import Placement, make_generator
 from engine.editing.editor import EditOutput, Progress
 from engine.editing.instruction import PAINTED_REGION, WHOLE_IMAGE
 from engine.errors import UserInputError
@@ -54,7 +55,8 @@ def run_diffusion(model: DiffusionEditor, image: Image.Image, text: str, *, seed
         model: the loaded diffusers pipeline with its working size and lock.
         image: RGB image (W x H).
         text: the prompt.
-        seed: seed of the initial noise (a CPU ``torch.Generator`` per call).
+        seed: seed of the initial noise (a ``torch.Generator`` per call on the model's device,
+            so a seed gives the same image again on the same kind of device).
         steps: denoising steps.
         guidance_scale: classifier-free text guidance (> 1 enables it).
         progress: called with (step, steps) after each denoising step.
@@ -71,7 +73,7 @@ def run_diffusion(model: DiffusionEditor, image: Image.Image, text: str, *, seed
     if mask is not None:
         pipe_kwargs.update(height=ws[1], width=ws[0], mask_image=Image.fromarray(
             mask.astype(np.uint8) * 255).resize(ws, Image.Resampling.NEAREST))
-    generator = torch.Generator("cpu").manual_seed(int(seed))
+    generator = make_generator(seed, model.device)  # per call, on the model's device
 
     def on_step(pipe, step, timestep, kwargs):
         if progress is not None:
@@ -105,6 +107,11 @@ class InstructPix2PixEditor:
         if model.kind != "instruct":
             raise ValueError(f"{name}: needs an InstructPix2Pix pipeline, got kind {model.kind!r}")
         self.model, self.name = model, name
+
+    @property
+    def device(self) -> str:
+        """Where the model runs: "cpu float32" or "cuda:0 float16" (engine.device)."""
+        return Placement(self.model.device, self.model.dtype).label()
 
     def edit(self, image: Image.Image, text: str, mask: np.ndarray | None, *, seed: int = 0,
              steps: int = 20, guidance_scale: float = 7.5, image_guidance_scale: float = 1.5,
@@ -141,6 +148,11 @@ class InpaintingEditor:
         if model.kind != "inpaint":
             raise ValueError(f"{name}: needs an inpainting pipeline, got kind {model.kind!r}")
         self.model, self.name = model, name
+
+    @property
+    def device(self) -> str:
+        """Where the model runs: "cpu float32" or "cuda:0 float16" (engine.device)."""
+        return Placement(self.model.device, self.model.dtype).label()
 
     def edit(self, image: Image.Image, text: str, mask: np.ndarray | None, *, seed: int = 0,
              steps: int = 20, guidance_scale: float = 7.5, image_guidance_scale: float = 1.5,

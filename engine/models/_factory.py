@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from engine.device import placement
 from engine.models._hub import require_hub
 from engine.models._registry import get_spec
 
@@ -45,7 +46,9 @@ def _lock_for(name: str) -> threading.Lock:
 
 
 def load_model(name: str) -> Any:
-    """The process-wide, read-only instance of ``name`` on CPU float32, created on first use.
+    """The process-wide, read-only instance of ``name``, created on first use and placed once
+    where :func:`engine.device.placement` says (CUDA float16 for the diffusion editors and
+    BLIP when the process has a GPU; CPU float32 otherwise).
 
     Shared by every request: callers must not mutate it (no ``.train()``, no state on it).
     Only the creation of the same name waits on a lock; other names load concurrently.
@@ -58,5 +61,7 @@ def load_model(name: str) -> Any:
         return model
     with _lock_for(name):
         if name not in _CACHE:
-            _CACHE[name] = create_model(name)
+            spec = get_spec(name)
+            where = placement(spec.task, spec.source)
+            _CACHE[name] = create_model(name, device=where.device, dtype=where.dtype)
         return _CACHE[name]

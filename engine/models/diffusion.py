@@ -49,6 +49,16 @@ class DiffusionEditor:
                                     requires_safety_checker=False, **kwargs)
         return cls(pipe.to(device), kind)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the pipeline's weights are (diffusers' ``pipe.device``)."""
+        return torch.device(self.pipe.device)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The UNet's dtype (float16 on a GPU, float32 on the CPU; see engine.device)."""
+        return self.pipe.unet.dtype
+
     def to(self, device=None, dtype=None) -> "DiffusionEditor":
         """Move the pipeline's weights (in place); returns self."""
         self.pipe.to(device=device, dtype=dtype)

@@ -11,7 +11,7 @@ import numpy as np
 from demos.common import (UploadEditor, UploadImage, handle_errors, log, notes_markdown,
                           user_image)
 from engine.errors import UserInputError
-from engine.factory import choose_pipeline, default_model, task_models
+from engine.factory import choose_pipeline, default_model, sampling_defaults, task_models
 from engine.inputs.images import ImageInputError, load_image
 from engine.inputs.masks import painted_mask
 from engine.inputs.text import clean_text
@@ -137,8 +137,15 @@ def _run(img, text: str, mask, notes: list[str], model: str, steps, guidance, im
     cleaned = clean_text(text, field="instruction")
     notes += cleaned.notes
 
+    # a sampling model says how long it will take before it starts (issue 16)
+    estimate = getattr(choice.pipeline, "estimate", lambda *a: None)(img.size, int(steps))
+    waiting = "denoising" if estimate is None else \
+        f"denoising, {estimate.text(choice.pipeline.device)}"
+    if estimate is not None:
+        progress((0, int(steps)), desc=waiting, unit="steps")
+
     def report(step: int, total: int) -> None:
-        progress((step, total), desc="denoising", unit="steps")
+        progress((step, total), desc=waiting, unit="steps")
 
     result = choice.pipeline(img, cleaned.text, mask, seed=int(seed), steps=int(steps),
                              guidance_scale=float(guidance),
@@ -148,6 +155,9 @@ def _run(img, text: str, mask, notes: list[str], model: str, steps, guidance, im
                f"{result.ms:.0f} ms",
                f"**Changed pixels:** {100 * result.changed_fraction:.1f} % of the image; "
                f"outside the edited region: {100 * result.changed_fraction_outside:.2f} %"]
+    if estimate is not None:
+        details.append(f"**Waiting time:** estimated {estimate.seconds:.0f} s before it started "
+                       f"({estimate.source}); took {result.ms / 1000:.1f} s.")
     if notes or result.notes:
         details.append(notes_markdown(notes + result.notes))
     mask_img = (result.mask.astype(np.uint8) * 255)
@@ -197,9 +207,28 @@ def edit_masked(editor, caption: str, model: str = EMBEDDED_MODEL, steps: int = 
 
 
 def hub_controls(model: str):
-    """Show the sampling controls only for a hub model (the offline editor does not sample):
-    updates for (steps, guidance, image guidance, seed)."""
-    return tuple(gr.update(visible=model != EMBEDDED_MODEL) for _ in range(4))
+    """Show the sampling controls only for a hub model (the offline editor does not sample),
+    the steps set to this device's default (about 30 s on a CPU): updates for (steps,
+    guidance, image guidance, seed)."""
+    defaults = sampling_defaults(model) if model != EMBEDDED_MODEL else None
+    steps = gr.update(visible=model != EMBEDDED_MODEL, **(
+        {"value": defaults["steps"]} if defaults else {}))
+    return (steps,) + tuple(gr.update(visible=model != EMBEDDED_MODEL) for _ in range(3))
+
+
+def waiting_time(model: str, steps) -> str:
+    """Markdown of the expected wait of a hub diffusion edit with ``steps`` steps on this
+    server, before it is started (empty for the offline editor)."""
+    defaults = sampling_defaults(model, int(steps or 0) or None) \
+        if model != EMBEDDED_MODEL else None
+    if defaults is None:
+        return ""
+    est, side = defaults["estimate"], defaults["work_side"]
+    if est is None:
+        return (f"**Expected wait:** not measured yet on this server ({defaults['device']}, "
+                f"{side} px); the first edit measures it.")
+    return (f"**Expected wait** for {int(steps or defaults['steps'])} steps at {side} px: "
+            f"{est.text(defaults['device'])}.")
 
 
 def cleared():
@@ -248,6 +277,7 @@ def build() -> None:
                                                label="Image guidance scale (InstructPix2Pix)",
                                                visible=False)
                     seed = gr.Number(0, precision=0, minimum=0, label="Seed", visible=False)
+                    wait = gr.Markdown()  # the expected wait of a hub model, before it runs
             with gr.Column():
                 # no fixed height: a fixed one cropped the top and bottom of wide photos
                 slider = gr.ImageSlider(label="Before / after", type="pil", max_height=420,
@@ -282,6 +312,8 @@ def build() -> None:
         options = [model, steps, guidance, image_guidance, seed]
         model.change(hub_controls, model, [steps, guidance, image_guidance, seed],
                      api_name=False, queue=False)
+        for control in (model, steps):
+            control.change(waiting_time, [model, steps], wait, api_name=False, queue=False)
         run_instruction.click(edit_image, [image, instruction] + options, outputs,
                               api_name="edit", concurrency_id="cpu"
                               ).failure(cleared, None, outputs, api_name=False, queue=False)

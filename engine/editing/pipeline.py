@@ -86,6 +86,18 @@ class EditPipeline:
         self.editor = editor
         self.name: str = editor.name
 
+    def estimate(self, size: tuple[int, int], steps: int):
+        """The editor's expected duration (:class:`engine.latency.Estimate`) of an edit of a
+        (W, H) ``size`` image with ``steps`` denoising steps; None for an editor that does not
+        sample (the offline one answers in under a second) or when nothing is known."""
+        fn = getattr(self.editor, "estimate", None)
+        return None if fn is None else fn(size, int(steps))
+
+    @property
+    def device(self) -> str:
+        """Where the editor runs ("cpu float32", "cuda:0 float16")."""
+        return getattr(self.editor, "device", "cpu float32")
+
     @staticmethod
     def _check(image: Image.Image, text: str, mask: np.ndarray | None) -> np.ndarray | None:
         """Refuse a non-RGB image, empty text, a mask of the wrong size or an empty mask."""

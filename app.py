@@ -52,6 +52,9 @@ def main() -> None:
     import torch
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(TORCH_THREADS)
+    from engine.device import accelerator, device_name
+    logging.getLogger("demo").info("device: %s (VL_DEVICE; diffusion and BLIP go there)",
+                                   device_name(accelerator()))  # a bad VL_DEVICE stops here
     from engine.factory import preload
     from engine.runtime import set_onnx_memory_arena
     set_onnx_memory_arena(False)  # a server keeps no batch's memory (docs/benchmarks.md)

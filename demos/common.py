@@ -136,6 +136,14 @@ def file_path(item: Any) -> str:
     return getattr(item, "path", None) or getattr(item, "name")
 
 
+def upload_name(item: Any) -> str | None:
+    """The file name of an upload (None for a drawing or pasted bytes)."""
+    if item is None:
+        return None
+    local = file_path(item)
+    return Path(local).name if isinstance(local, str) else None
+
+
 def user_image(path: Any, what: str, max_side: int | None = 1024) -> tuple[Image.Image, list[str]]:
     """Decode one upload through the engine's input rules.
 
@@ -192,6 +200,28 @@ def handle_errors(fn: Callable) -> Callable:
             log.exception("internal error in %s", fn.__name__)  # the traceback, once
             raise gr.Error(INTERNAL_ERROR, print_exception=False) from None
     return wrapper
+
+
+#: Label of the "reproduce" download beside a result (issue 16).
+REPRODUCE_LABEL = "Reproduce: JSON for python -m engine reproduce"
+
+
+def recipe_file(recipe: dict | None) -> str | None:
+    """Write a result's reproduce recipe (:mod:`engine.recipe`) to a JSON file for the
+    download beside it; None (no file) without a recipe. Files are named by their content's
+    hash in the system's temporary folder, so the same recipe is written once."""
+    import hashlib
+    import json
+    import tempfile
+    if not recipe:
+        return None
+    text = json.dumps(recipe, ensure_ascii=False, indent=1)
+    folder = Path(tempfile.gettempdir()) / "vl-demo-recipes"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{recipe['command']}-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+    if not path.exists():
+        path.write_text(text, encoding="utf-8")
+    return str(path)
 
 
 def notes_markdown(notes: list[str]) -> str:

@@ -8,13 +8,14 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from demos.common import (UploadEditor, UploadImage, handle_errors, log, notes_markdown,
-                          user_image)
+from demos.common import (REPRODUCE_LABEL, UploadEditor, UploadImage, handle_errors, log,
+                          notes_markdown, recipe_file, upload_name, user_image)
 from engine.errors import UserInputError
 from engine.factory import choose_pipeline, default_model, sampling_defaults, task_models
 from engine.inputs.images import ImageInputError, load_image
 from engine.inputs.masks import painted_mask
 from engine.inputs.text import clean_text
+from engine.recipe import edit_output, image_input, make_recipe, mask_input
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
 #: The offline editor's model name (the tab's default and the hub fallback).
@@ -130,7 +131,8 @@ def shown_example(editor, caption: str, state) -> tuple:
 
 
 def _run(img, text: str, mask, notes: list[str], model: str, steps, guidance, image_guidance,
-         seed, progress):
+         seed, progress, name: str | None = None):
+    """Edit and describe: (slider, heatmap, region, JSON, details, reproduce recipe)."""
     choice = choose_pipeline("edit", model)
     if choice.note:
         notes.append(choice.note)
@@ -161,7 +163,12 @@ def _run(img, text: str, mask, notes: list[str], model: str, steps, guidance, im
     if notes or result.notes:
         details.append(notes_markdown(notes + result.notes))
     mask_img = (result.mask.astype(np.uint8) * 255)
-    return (img, result.image), result.heatmap, mask_img, result.to_json(), "\n\n".join(details)
+    inputs = [image_input("image", img, name, 1024)] + ([] if mask is None else [mask_input(mask)])
+    recipe = make_recipe("edit", inputs, result.model, int(seed), {
+        "text": cleaned.text, "steps": int(steps), "guidance": float(guidance),
+        "image_guidance": float(image_guidance)}, edit_output(result), result.device)
+    return ((img, result.image), result.heatmap, mask_img, result.to_json(),
+            "\n\n".join(details), recipe)
 
 
 @handle_errors
@@ -173,9 +180,23 @@ def edit_image(image, instruction: str, model: str = EMBEDDED_MODEL, steps: int 
     Returns:
         ((before, after) for the slider, change heatmap, region mask, JSON, details markdown).
     """
+    return _edit_image(image, instruction, model, steps, guidance, image_guidance, seed,
+                       progress)[:5]
+
+
+@handle_errors
+def edit_image_with_recipe(image, instruction: str, model: str = EMBEDDED_MODEL,
+                           steps: int = 20, guidance: float = 7.5, image_guidance: float = 1.5,
+                           seed: int = 0, progress=gr.Progress()):
+    """:func:`edit_image`'s outputs and the result's reproduce recipe (for a gr.State)."""
+    return _edit_image(image, instruction, model, steps, guidance, image_guidance, seed,
+                       progress)
+
+
+def _edit_image(image, instruction, model, steps, guidance, image_guidance, seed, progress):
     img, notes = user_image(image, "the image")
     return _run(img, instruction, None, notes, model, steps, guidance, image_guidance, seed,
-                progress)
+                progress, upload_name(image))
 
 
 @handle_errors
@@ -188,22 +209,38 @@ def edit_masked(editor, caption: str, model: str = EMBEDDED_MODEL, steps: int = 
     ``example`` is the session's state of the last clicked example (:func:`load_mask_example`;
     not part of the API).
     """
+    return _edit_masked(editor, caption, model, steps, guidance, image_guidance, seed, example,
+                        progress)[:5]
+
+
+@handle_errors
+def edit_masked_with_recipe(editor, caption: str, model: str = EMBEDDED_MODEL, steps: int = 20,
+                            guidance: float = 7.5, image_guidance: float = 1.5, seed: int = 0,
+                            example=None, progress=gr.Progress()):
+    """:func:`edit_masked`'s outputs and the result's reproduce recipe (for a gr.State)."""
+    return _edit_masked(editor, caption, model, steps, guidance, image_guidance, seed, example,
+                        progress)
+
+
+def _edit_masked(editor, caption, model, steps, guidance, image_guidance, seed, example,
+                 progress):
     editor, caption = shown_example(editor, caption, example)
     if not isinstance(editor, dict) or not (editor.get("background") or editor.get("composite")):
         raise gr.Error("Please upload an image in the editor first, then paint the region.")
-    img, notes = user_image(editor.get("background") or editor.get("composite"), "the image")
+    source = editor.get("background") or editor.get("composite")
+    img, notes = user_image(source, "the image")
     mask = editor_mask(editor, img.size)
     if mask is None:
         notes.append("Nothing was painted, so the caption was applied to the whole image as an "
                      "instruction.")
         try:
             return _run(img, caption, None, notes, model, steps, guidance, image_guidance,
-                        seed, progress)
+                        seed, progress, upload_name(source))
         except UserInputError as exc:
             raise gr.Error(f"Nothing was painted: paint the region to change with the brush, "
                            f"or write an instruction for the whole image. ({exc})") from None
     return _run(img, caption, mask, notes, model, steps, guidance, image_guidance, seed,
-                progress)
+                progress, upload_name(source))
 
 
 def hub_controls(model: str):
@@ -289,6 +326,7 @@ def build() -> None:
                                       interactive=False)
                     info = gr.JSON()
                 details = gr.Markdown()
+                reproduce = gr.File(label=REPRODUCE_LABEL, interactive=False, height=60)
         # each example also sets the mode, so a mask example opens the mask editor
         gr.Examples([[str(EXAMPLES / p), t, "Instruction"] for p, t in INSTRUCTION_EXAMPLES],
                     inputs=[image, instruction, mode], label="Instruction examples")
@@ -314,9 +352,13 @@ def build() -> None:
                      api_name=False, queue=False)
         for control in (model, steps):
             control.change(waiting_time, [model, steps], wait, api_name=False, queue=False)
-        run_instruction.click(edit_image, [image, instruction] + options, outputs,
-                              api_name="edit", concurrency_id="cpu"
-                              ).failure(cleared, None, outputs, api_name=False, queue=False)
-        run_mask.click(edit_masked, [editor, caption] + options + [example], outputs,
-                       api_name="edit_masked", concurrency_id="cpu"
-                       ).failure(cleared, None, outputs, api_name=False, queue=False)
+        recipe = gr.State(None)
+        for run in (run_instruction.click(edit_image_with_recipe, [image, instruction] + options,
+                                          outputs + [recipe], api_name="edit",
+                                          concurrency_id="cpu"),
+                    run_mask.click(edit_masked_with_recipe,
+                                   [editor, caption] + options + [example], outputs + [recipe],
+                                   api_name="edit_masked", concurrency_id="cpu")):
+            run.failure(cleared, None, outputs, api_name=False, queue=False)
+            run.failure(lambda: None, None, reproduce, api_name=False, queue=False)
+            run.success(recipe_file, recipe, reproduce, api_name=False, queue=False)

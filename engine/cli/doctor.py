@@ -10,15 +10,10 @@ the hub check is one TCP connection (none with ``HF_HUB_OFFLINE=1``).
 from __future__ import annotations
 
 import os
-import platform
 import sys
-from importlib import metadata
 
 from engine.cli import emit
 
-#: Packages whose versions matter for reproducing a result.
-PACKAGES = ("torch", "gradio", "transformers", "diffusers", "open_clip_torch", "timm",
-            "onnxruntime", "numpy", "huggingface_hub")
 #: Each tab's embedded main call through the app, p50 ms, as measured in docs/benchmarks.md
 #: (table "Each tab's main call", column "after", 2-core CPU, load about 3).
 EMBEDDED_P50_MS = {"caption": 381.4, "fewshot": 675.2, "change": 1408.9, "edit": 773.4,
@@ -31,17 +26,6 @@ CLASSES = ((2.0, "interactive (< 2 s)"), (10.0, "short wait (2-10 s)"),
 def latency_class(seconds: float) -> str:
     """The class name of a duration in seconds (see :data:`CLASSES`)."""
     return next(name for bound, name in CLASSES if seconds < bound)
-
-
-def versions() -> dict[str, str]:
-    """{"python": "3.11.7", "torch": "2.14.1", ...}; "not installed" for a missing package."""
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
 
 
 def device_report() -> dict:
@@ -117,6 +101,7 @@ def latency_report() -> list[dict]:
 
 def report() -> dict:
     """Everything the doctor checks, as one JSON-ready dict."""
+    from engine.recipe import versions
     return {"versions": versions(), "device": device_report(), "hub": hub_report(),
             "hub_models": cache_report(), "latency": latency_report()}
 

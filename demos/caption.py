@@ -5,8 +5,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from demos.common import (REPRODUCE_LABEL, UploadImage, handle_errors, notes_markdown,
-                          recipe_file, upload_name, user_image)
+from demos.common import (UploadImage, handle_errors, notes_markdown, papers_panel,
+                          recipe_file, reproduce_file, upload_name, user_image)
 from engine.factory import choose_pipeline, default_model, task_models
 from engine.recipe import caption_output, image_input, make_recipe
 
@@ -105,7 +105,7 @@ def build() -> None:
                 heatmap = gr.Image(label="Where the model looked (top tag)", height=280,
                                    interactive=False)
                 details = gr.Markdown(label="details")
-                reproduce = gr.File(label=REPRODUCE_LABEL, interactive=False, height=60)
+                reproduce = reproduce_file()
         gr.Examples([[str(p)] for p in sorted(EXAMPLES.glob("*.jpg"))], inputs=[image],
                     label="Example photos")
         outputs = [caption, tags, heatmap, details]
@@ -116,3 +116,4 @@ def build() -> None:
         run.failure(cleared, None, outputs, api_name=False, queue=False)
         run.failure(lambda: None, None, reproduce, api_name=False, queue=False)
         run.success(recipe_file, recipe, reproduce, api_name=False, queue=False)
+        papers_panel("caption")

@@ -204,6 +204,47 @@ def handle_errors(fn: Callable) -> Callable:
 
 #: Label of the "reproduce" download beside a result (issue 16).
 REPRODUCE_LABEL = "Reproduce: JSON for python -m engine reproduce"
+#: CSS class of controls the presenter view hides (see :data:`PRESENTER_CSS`).
+ADVANCED = "vl-advanced"
+#: The presenter view (a projector): larger text, the advanced controls hidden. It applies
+#: while ``<body>`` has the class ``vl-presenter`` (:func:`presenter_toggle`).
+PRESENTER_CSS = """
+body.vl-presenter .gradio-container { --text-xs: 15px !important; --text-sm: 18px !important;
+  --text-md: 22px !important; --text-lg: 26px !important; --text-xl: 32px !important;
+  --text-xxl: 40px !important; font-size: 22px; }
+body.vl-presenter .gradio-container .prose { font-size: 22px !important; }
+body.vl-presenter .vl-advanced { display: none !important; }
+"""
+
+
+#: Browser code run at page load: the presenter view is on when the URL has ``?presenter``.
+PRESENTER_FROM_URL = "() => new URLSearchParams(window.location.search).has('presenter')"
+
+
+def reproduce_file() -> gr.File:
+    """The "reproduce" download beside a result (hidden in the presenter view)."""
+    return gr.File(label=REPRODUCE_LABEL, interactive=False, height=60,
+                   elem_classes=[ADVANCED])
+
+
+def papers_panel(tab: str) -> gr.Accordion:
+    """A closed "Papers" accordion: the tab's published figures beside this product's
+    measured ones, rendered from docs/results.json (:mod:`engine.results`)."""
+    from engine.results import markdown
+    with gr.Accordion("Papers: published figures beside ours", open=False,
+                      elem_classes=["vl-papers"]) as panel:
+        gr.Markdown(markdown(tab), latex_delimiters=[])
+    return panel
+
+
+def presenter_toggle() -> gr.Checkbox:
+    """The presenter-view checkbox (also switched on by ``?presenter`` in the URL): it puts
+    the class ``vl-presenter`` on ``<body>`` in the browser, no server round trip."""
+    box = gr.Checkbox(False, label="Presenter view (projector: larger text, fewer controls)",
+                      elem_id="vl-presenter-toggle", container=False)
+    box.change(None, box, None, api_name=False,
+               js="(on) => { document.body.classList.toggle('vl-presenter', on); return []; }")
+    return box
 
 
 def recipe_file(recipe: dict | None) -> str | None:

@@ -8,8 +8,9 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from demos.common import (REPRODUCE_LABEL, UploadEditor, UploadImage, handle_errors, log,
-                          notes_markdown, recipe_file, upload_name, user_image)
+from demos.common import (ADVANCED, UploadEditor, UploadImage, handle_errors, log,
+                          notes_markdown, papers_panel, recipe_file, reproduce_file,
+                          upload_name, user_image)
 from engine.errors import UserInputError
 from engine.factory import choose_pipeline, default_model, sampling_defaults, task_models
 from engine.inputs.images import ImageInputError, load_image
@@ -321,12 +322,12 @@ def build() -> None:
                                         interactive=False)
                 heatmap = gr.Image(label="How much each pixel changed", height=240,
                                    interactive=False)
-                with gr.Accordion("Edited region and JSON", open=False):
+                with gr.Accordion("Edited region and JSON", open=False, elem_classes=[ADVANCED]):
                     region = gr.Image(label="Region the edit could touch", height=200,
                                       interactive=False)
                     info = gr.JSON()
                 details = gr.Markdown()
-                reproduce = gr.File(label=REPRODUCE_LABEL, interactive=False, height=60)
+                reproduce = reproduce_file()
         # each example also sets the mode, so a mask example opens the mask editor
         gr.Examples([[str(EXAMPLES / p), t, "Instruction"] for p, t in INSTRUCTION_EXAMPLES],
                     inputs=[image, instruction, mode], label="Instruction examples")
@@ -362,3 +363,4 @@ def build() -> None:
             run.failure(cleared, None, outputs, api_name=False, queue=False)
             run.failure(lambda: None, None, reproduce, api_name=False, queue=False)
             run.success(recipe_file, recipe, reproduce, api_name=False, queue=False)
+        papers_panel("edit")

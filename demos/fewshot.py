@@ -23,9 +23,10 @@ import pandas as pd
 from demos import handwriting
 from PIL import Image
 
-from demos.common import (REPRODUCE_LABEL, STATE_IMAGE_SIDE, ProbabilityLabel, UploadFiles,
-                          UploadImage, clear_outputs_js, escape_markdown, file_path,
-                          handle_errors, label_value, notes_markdown, recipe_file, user_image)
+from demos.common import (STATE_IMAGE_SIDE, ProbabilityLabel, UploadFiles, UploadImage,
+                          clear_outputs_js, escape_markdown, file_path, handle_errors,
+                          label_value, notes_markdown, papers_panel, recipe_file,
+                          reproduce_file, user_image)
 from engine.factory import choose_pipeline, default_model, task_models
 from engine.fewshot.methods import method_class
 from engine.fewshot.photos import DEFAULT_METHOD, PHOTO_LIMITS, photo_methods
@@ -286,7 +287,7 @@ def _build_photos() -> None:
                                  headers=list(TABLE_COLUMNS), latex_delimiters=[])
             plot = gr.Plot(label="Embedding space", show_label=False)
             details = gr.Markdown(label="details", latex_delimiters=[])
-            reproduce = gr.File(label=REPRODUCE_LABEL, interactive=False, height=60)
+            reproduce = reproduce_file()
     gr.Examples([[str(p)] for p in sorted((EXAMPLES / "query").glob("*.jpg"))],
                 inputs=[query_photo], label="Example queries")
     view = [support, gallery, summary, class_list]
@@ -306,3 +307,4 @@ def _build_photos() -> None:
                      outputs + [recipe], api_name="fewshot_classify", concurrency_id="cpu")
     done.failure(lambda: None, None, reproduce, api_name=False, queue=False)
     done.success(recipe_file, recipe, reproduce, api_name=False, queue=False)
+    papers_panel("fewshot")

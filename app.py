@@ -56,8 +56,11 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(TORCH_THREADS)
     from engine.device import accelerator, device_name
-    logging.getLogger("demo").info("device: %s (VL_DEVICE; diffusion and BLIP go there)",
-                                   device_name(accelerator()))  # a bad VL_DEVICE stops here
+    try:  # a bad VL_DEVICE stops the app here, in one line
+        logging.getLogger("demo").info("device: %s (diffusion and BLIP run there)",
+                                       device_name(accelerator()))
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     from engine.factory import preload
     from engine.runtime import set_onnx_memory_arena
     set_onnx_memory_arena(False)  # a server keeps no batch's memory (docs/benchmarks.md)

@@ -151,3 +151,18 @@ def test_caption_tab_says_which_device_answered(cat_image, tmp_path):
 def test_device_names_for_the_ui():
     assert dev.device_name("cpu") == "CPU"
     assert dev.device_name("cuda:0").startswith("CUDA 0")
+
+
+def test_the_app_refuses_a_bad_vl_device_at_start_in_one_line():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "VL_DEVICE": "gpu", "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "app.py"], cwd=root, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode != 0
+    assert out.stderr.strip().splitlines()[-1] == (
+        "error: VL_DEVICE='gpu' is not a device; use auto, cpu, cuda or cuda:<index>")
+    assert "Traceback" not in out.stderr

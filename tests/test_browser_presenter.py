@@ -7,7 +7,8 @@ import json
 import re
 
 import pytest
-from test_browser import EXAMPLES, RESULT_TIMEOUT_MS, _block, open_page
+from test_browser import (EXAMPLES, RESULT_TIMEOUT_MS, _block, open_page,
+                          sync_playwright_api)  # noqa: F401  (fixture)
 
 
 def _font_px(locator) -> float:

@@ -209,9 +209,12 @@ ADVANCED = "vl-advanced"
 #: The presenter view (a projector): larger text, the advanced controls hidden. It applies
 #: while ``<body>`` has the class ``vl-presenter`` (:func:`presenter_toggle`).
 PRESENTER_CSS = """
-body.vl-presenter .gradio-container { --text-xs: 15px !important; --text-sm: 18px !important;
-  --text-md: 22px !important; --text-lg: 26px !important; --text-xl: 32px !important;
-  --text-xxl: 40px !important; font-size: 22px; }
+body.vl-presenter .gradio-container { --body-text-size: 22px !important;
+  --input-text-size: 22px !important; --prose-text-size: 22px !important;
+  --block-label-text-size: 18px !important; --block-info-text-size: 18px !important;
+  --block-title-text-size: 20px !important; --checkbox-label-text-size: 20px !important;
+  --section-header-text-size: 22px !important; --button-large-text-size: 24px !important;
+  --button-medium-text-size: 22px !important; --button-small-text-size: 20px !important; }
 body.vl-presenter .gradio-container .prose { font-size: 22px !important; }
 body.vl-presenter .vl-advanced { display: none !important; }
 """

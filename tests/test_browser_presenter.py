@@ -29,9 +29,9 @@ def test_reproduce_download_and_presenter_view(sync_playwright_api, app_url, tmp
         expect(caption).to_have_value(re.compile("cat", re.I), timeout=RESULT_TIMEOUT_MS)
 
         # the reproduce JSON appears beside the result and is the recipe of this caption
-        reproduce = _block(page, "Reproduce: JSON for python -m engine reproduce").first
-        link = reproduce.locator("a").filter(has_text=re.compile(r"\.json$")).first
+        link = page.locator("a[href*='/caption-'][href$='.json']").first
         expect(link).to_be_visible(timeout=30_000)
+        reproduce = page.locator(".vl-advanced").filter(has=link).first  # its block
         with page.expect_download() as info:
             link.click()
         recipe = json.loads(open(info.value.path(), encoding="utf-8").read())

@@ -108,7 +108,7 @@ def test_presenter_view_toggles_a_body_class_and_hides_advanced_controls(app):
     loads = [d for d in app.fns.values() if box._id in [o._id for o in d.outputs]]
     assert any("URLSearchParams" in (d.js or "") for d in loads)
     assert f"body.vl-presenter .{ADVANCED} {{ display: none !important; }}" in PRESENTER_CSS
-    assert "--text-md: 22px" in PRESENTER_CSS
+    assert "--input-text-size: 22px" in PRESENTER_CSS
     hidden = [b for b in app.blocks.values() if ADVANCED in (getattr(b, "elem_classes", None)
                                                              or [])]
     reproduce = [b for b in _blocks(app, gr.File) if b.label and b.label.startswith("Reproduce")]

@@ -12,7 +12,8 @@ import os
 import gradio as gr
 
 from demos import caption, change, edit, fewshot, generate, retrieval, segment
-from demos.common import install_gradio_patches
+from demos.common import (PRESENTER_CSS, PRESENTER_FROM_URL, install_gradio_patches,
+                          presenter_toggle)
 from engine.runtime import quiet_libraries
 
 TITLE = "Vision & Language: a lecture demo"
@@ -37,6 +38,7 @@ def build_app() -> gr.Blocks:
     install_gradio_patches()
     with gr.Blocks(title=TITLE, delete_cache=(1800, 3600)) as demo:
         gr.Markdown(INTRO)
+        presenter = presenter_toggle()  # a projector: larger text, fewer controls
         with gr.Tabs():
             caption.build()
             fewshot.build()
@@ -45,6 +47,7 @@ def build_app() -> gr.Blocks:
             retrieval.build()
             segment.build()
             generate.build()
+        demo.load(None, None, presenter, js=PRESENTER_FROM_URL, api_name=False)  # ?presenter
     demo.queue(default_concurrency_limit=CPU_CONCURRENCY, max_size=200)
     return demo
 
@@ -53,11 +56,17 @@ def main() -> None:
     import torch
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(TORCH_THREADS)
+    from engine.device import accelerator, device_name
+    try:  # a bad VL_DEVICE stops the app here, in one line
+        logging.getLogger("demo").info("device: %s (diffusion and BLIP run there)",
+                                       device_name(accelerator()))
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     from engine.factory import preload
     from engine.runtime import set_onnx_memory_arena
     set_onnx_memory_arena(False)  # a server keeps no batch's memory (docs/benchmarks.md)
     preload(("caption",))  # the first tab's models load while the server starts
-    build_app().launch(max_file_size=MAX_FILE_SIZE, show_error=True)
+    build_app().launch(max_file_size=MAX_FILE_SIZE, show_error=True, css=PRESENTER_CSS)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from demos.common import UploadImage, handle_errors, notes_markdown, user_image
+from demos.common import (UploadImage, handle_errors, notes_markdown, papers_panel,
+                          user_image)
 from engine.change import detection
 from engine.change.pipeline import HEATMAP_CMAP
 from engine.factory import choose_pipeline, default_model, task_models
@@ -135,3 +136,4 @@ def build() -> None:
         button.click(describe_changes, [before, after, model], outputs, api_name="change",
                      concurrency_id="cpu").failure(cleared_outputs, None, outputs,
                                                    api_name=False, queue=False)
+        papers_panel("change")

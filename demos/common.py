@@ -136,6 +136,14 @@ def file_path(item: Any) -> str:
     return getattr(item, "path", None) or getattr(item, "name")
 
 
+def upload_name(item: Any) -> str | None:
+    """The file name of an upload (None for a drawing or pasted bytes)."""
+    if item is None:
+        return None
+    local = file_path(item)
+    return Path(local).name if isinstance(local, str) else None
+
+
 def user_image(path: Any, what: str, max_side: int | None = 1024) -> tuple[Image.Image, list[str]]:
     """Decode one upload through the engine's input rules.
 
@@ -192,6 +200,72 @@ def handle_errors(fn: Callable) -> Callable:
             log.exception("internal error in %s", fn.__name__)  # the traceback, once
             raise gr.Error(INTERNAL_ERROR, print_exception=False) from None
     return wrapper
+
+
+#: Label of the "reproduce" download beside a result (issue 16).
+REPRODUCE_LABEL = "Reproduce: JSON for python -m engine reproduce"
+#: CSS class of controls the presenter view hides (see :data:`PRESENTER_CSS`).
+ADVANCED = "vl-advanced"
+#: The presenter view (a projector): larger text, the advanced controls hidden. It applies
+#: while ``<body>`` has the class ``vl-presenter`` (:func:`presenter_toggle`).
+PRESENTER_CSS = """
+body.vl-presenter .gradio-container { --body-text-size: 22px !important;
+  --input-text-size: 22px !important; --prose-text-size: 22px !important;
+  --block-label-text-size: 18px !important; --block-info-text-size: 18px !important;
+  --block-title-text-size: 20px !important; --checkbox-label-text-size: 20px !important;
+  --section-header-text-size: 22px !important; --button-large-text-size: 24px !important;
+  --button-medium-text-size: 22px !important; --button-small-text-size: 20px !important; }
+body.vl-presenter .gradio-container .prose { font-size: 22px !important; }
+body.vl-presenter .vl-advanced { display: none !important; }
+"""
+
+
+#: Browser code run at page load: the presenter view is on when the URL has ``?presenter``.
+PRESENTER_FROM_URL = "() => new URLSearchParams(window.location.search).has('presenter')"
+
+
+def reproduce_file() -> gr.File:
+    """The "reproduce" download beside a result (hidden in the presenter view)."""
+    return gr.File(label=REPRODUCE_LABEL, interactive=False, height=60,
+                   elem_classes=[ADVANCED])
+
+
+def papers_panel(tab: str) -> gr.Accordion:
+    """A closed "Papers" accordion: the tab's published figures beside this product's
+    measured ones, rendered from docs/results.json (:mod:`engine.results`)."""
+    from engine.results import markdown
+    with gr.Accordion("Papers: published figures beside ours", open=False,
+                      elem_classes=["vl-papers"]) as panel:
+        gr.Markdown(markdown(tab), latex_delimiters=[])
+    return panel
+
+
+def presenter_toggle() -> gr.Checkbox:
+    """The presenter-view checkbox (also switched on by ``?presenter`` in the URL): it puts
+    the class ``vl-presenter`` on ``<body>`` in the browser, no server round trip."""
+    box = gr.Checkbox(False, label="Presenter view (projector: larger text, fewer controls)",
+                      elem_id="vl-presenter-toggle", container=False)
+    box.change(None, box, None, api_name=False,
+               js="(on) => { document.body.classList.toggle('vl-presenter', on); return []; }")
+    return box
+
+
+def recipe_file(recipe: dict | None) -> str | None:
+    """Write a result's reproduce recipe (:mod:`engine.recipe`) to a JSON file for the
+    download beside it; None (no file) without a recipe. Files are named by their content's
+    hash in the system's temporary folder, so the same recipe is written once."""
+    import hashlib
+    import json
+    import tempfile
+    if not recipe:
+        return None
+    text = json.dumps(recipe, ensure_ascii=False, indent=1)
+    folder = Path(tempfile.gettempdir()) / "vl-demo-recipes"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{recipe['command']}-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+    if not path.exists():
+        path.write_text(text, encoding="utf-8")
+    return str(path)
 
 
 def notes_markdown(notes: list[str]) -> str:

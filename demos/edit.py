@@ -8,13 +8,15 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from demos.common import (UploadEditor, UploadImage, handle_errors, log, notes_markdown,
-                          user_image)
+from demos.common import (ADVANCED, UploadEditor, UploadImage, handle_errors, log,
+                          notes_markdown, papers_panel, recipe_file, reproduce_file,
+                          upload_name, user_image)
 from engine.errors import UserInputError
-from engine.factory import choose_pipeline, default_model, task_models
+from engine.factory import choose_pipeline, default_model, sampling_defaults, task_models
 from engine.inputs.images import ImageInputError, load_image
 from engine.inputs.masks import painted_mask
 from engine.inputs.text import clean_text
+from engine.recipe import edit_output, image_input, make_recipe, mask_input
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
 #: The offline editor's model name (the tab's default and the hub fallback).
@@ -130,27 +132,44 @@ def shown_example(editor, caption: str, state) -> tuple:
 
 
 def _run(img, text: str, mask, notes: list[str], model: str, steps, guidance, image_guidance,
-         seed, progress):
+         seed, progress, name: str | None = None):
+    """Edit and describe: (slider, heatmap, region, JSON, details, reproduce recipe)."""
     choice = choose_pipeline("edit", model)
     if choice.note:
         notes.append(choice.note)
     cleaned = clean_text(text, field="instruction")
     notes += cleaned.notes
 
+    # a sampling model says how long it will take before it starts (issue 16)
+    estimate = getattr(choice.pipeline, "estimate", lambda *a: None)(img.size, int(steps))
+    waiting = "denoising" if estimate is None else \
+        f"denoising, {estimate.text(choice.pipeline.device)}"
+    if estimate is not None:
+        progress((0, int(steps)), desc=waiting, unit="steps")
+
     def report(step: int, total: int) -> None:
-        progress((step, total), desc="denoising", unit="steps")
+        progress((step, total), desc=waiting, unit="steps")
 
     result = choice.pipeline(img, cleaned.text, mask, seed=int(seed), steps=int(steps),
                              guidance_scale=float(guidance),
                              image_guidance_scale=float(image_guidance), progress=report)
     details = [f"**Operation:** {result.operation} · **target:** {result.target} · "
-               f"**model:** `{result.model}` · {result.ms:.0f} ms",
+               f"**model:** `{result.model}` · **device:** {result.device} · "
+               f"{result.ms:.0f} ms",
                f"**Changed pixels:** {100 * result.changed_fraction:.1f} % of the image; "
                f"outside the edited region: {100 * result.changed_fraction_outside:.2f} %"]
+    if estimate is not None:
+        details.append(f"**Waiting time:** estimated {estimate.seconds:.0f} s before it started "
+                       f"({estimate.source}); took {result.ms / 1000:.1f} s.")
     if notes or result.notes:
         details.append(notes_markdown(notes + result.notes))
     mask_img = (result.mask.astype(np.uint8) * 255)
-    return (img, result.image), result.heatmap, mask_img, result.to_json(), "\n\n".join(details)
+    inputs = [image_input("image", img, name, 1024)] + ([] if mask is None else [mask_input(mask)])
+    recipe = make_recipe("edit", inputs, result.model, int(seed), {
+        "text": cleaned.text, "steps": int(steps), "guidance": float(guidance),
+        "image_guidance": float(image_guidance)}, edit_output(result), result.device)
+    return ((img, result.image), result.heatmap, mask_img, result.to_json(),
+            "\n\n".join(details), recipe)
 
 
 @handle_errors
@@ -162,9 +181,23 @@ def edit_image(image, instruction: str, model: str = EMBEDDED_MODEL, steps: int 
     Returns:
         ((before, after) for the slider, change heatmap, region mask, JSON, details markdown).
     """
+    return _edit_image(image, instruction, model, steps, guidance, image_guidance, seed,
+                       progress)[:5]
+
+
+@handle_errors
+def edit_image_with_recipe(image, instruction: str, model: str = EMBEDDED_MODEL,
+                           steps: int = 20, guidance: float = 7.5, image_guidance: float = 1.5,
+                           seed: int = 0, progress=gr.Progress()):
+    """:func:`edit_image`'s outputs and the result's reproduce recipe (for a gr.State)."""
+    return _edit_image(image, instruction, model, steps, guidance, image_guidance, seed,
+                       progress)
+
+
+def _edit_image(image, instruction, model, steps, guidance, image_guidance, seed, progress):
     img, notes = user_image(image, "the image")
     return _run(img, instruction, None, notes, model, steps, guidance, image_guidance, seed,
-                progress)
+                progress, upload_name(image))
 
 
 @handle_errors
@@ -177,28 +210,63 @@ def edit_masked(editor, caption: str, model: str = EMBEDDED_MODEL, steps: int = 
     ``example`` is the session's state of the last clicked example (:func:`load_mask_example`;
     not part of the API).
     """
+    return _edit_masked(editor, caption, model, steps, guidance, image_guidance, seed, example,
+                        progress)[:5]
+
+
+@handle_errors
+def edit_masked_with_recipe(editor, caption: str, model: str = EMBEDDED_MODEL, steps: int = 20,
+                            guidance: float = 7.5, image_guidance: float = 1.5, seed: int = 0,
+                            example=None, progress=gr.Progress()):
+    """:func:`edit_masked`'s outputs and the result's reproduce recipe (for a gr.State)."""
+    return _edit_masked(editor, caption, model, steps, guidance, image_guidance, seed, example,
+                        progress)
+
+
+def _edit_masked(editor, caption, model, steps, guidance, image_guidance, seed, example,
+                 progress):
     editor, caption = shown_example(editor, caption, example)
     if not isinstance(editor, dict) or not (editor.get("background") or editor.get("composite")):
         raise gr.Error("Please upload an image in the editor first, then paint the region.")
-    img, notes = user_image(editor.get("background") or editor.get("composite"), "the image")
+    source = editor.get("background") or editor.get("composite")
+    img, notes = user_image(source, "the image")
     mask = editor_mask(editor, img.size)
     if mask is None:
         notes.append("Nothing was painted, so the caption was applied to the whole image as an "
                      "instruction.")
         try:
             return _run(img, caption, None, notes, model, steps, guidance, image_guidance,
-                        seed, progress)
+                        seed, progress, upload_name(source))
         except UserInputError as exc:
             raise gr.Error(f"Nothing was painted: paint the region to change with the brush, "
                            f"or write an instruction for the whole image. ({exc})") from None
     return _run(img, caption, mask, notes, model, steps, guidance, image_guidance, seed,
-                progress)
+                progress, upload_name(source))
 
 
 def hub_controls(model: str):
-    """Show the sampling controls only for a hub model (the offline editor does not sample):
-    updates for (steps, guidance, image guidance, seed)."""
-    return tuple(gr.update(visible=model != EMBEDDED_MODEL) for _ in range(4))
+    """Show the sampling controls only for a hub model (the offline editor does not sample),
+    the steps set to this device's default (about 30 s on a CPU): updates for (steps,
+    guidance, image guidance, seed)."""
+    defaults = sampling_defaults(model) if model != EMBEDDED_MODEL else None
+    steps = gr.update(visible=model != EMBEDDED_MODEL, **(
+        {"value": defaults["steps"]} if defaults else {}))
+    return (steps,) + tuple(gr.update(visible=model != EMBEDDED_MODEL) for _ in range(3))
+
+
+def waiting_time(model: str, steps) -> str:
+    """Markdown of the expected wait of a hub diffusion edit with ``steps`` steps on this
+    server, before it is started (empty for the offline editor)."""
+    defaults = sampling_defaults(model, int(steps or 0) or None) \
+        if model != EMBEDDED_MODEL else None
+    if defaults is None:
+        return ""
+    est, side = defaults["estimate"], defaults["work_side"]
+    if est is None:
+        return (f"**Expected wait:** not measured yet on this server ({defaults['device']}, "
+                f"{side} px); the first edit measures it.")
+    return (f"**Expected wait** for {int(steps or defaults['steps'])} steps at {side} px: "
+            f"{est.text(defaults['device'])}.")
 
 
 def cleared():
@@ -247,17 +315,19 @@ def build() -> None:
                                                label="Image guidance scale (InstructPix2Pix)",
                                                visible=False)
                     seed = gr.Number(0, precision=0, minimum=0, label="Seed", visible=False)
+                    wait = gr.Markdown()  # the expected wait of a hub model, before it runs
             with gr.Column():
                 # no fixed height: a fixed one cropped the top and bottom of wide photos
                 slider = gr.ImageSlider(label="Before / after", type="pil", max_height=420,
                                         interactive=False)
                 heatmap = gr.Image(label="How much each pixel changed", height=240,
                                    interactive=False)
-                with gr.Accordion("Edited region and JSON", open=False):
+                with gr.Accordion("Edited region and JSON", open=False, elem_classes=[ADVANCED]):
                     region = gr.Image(label="Region the edit could touch", height=200,
                                       interactive=False)
                     info = gr.JSON()
                 details = gr.Markdown()
+                reproduce = reproduce_file()
         # each example also sets the mode, so a mask example opens the mask editor
         gr.Examples([[str(EXAMPLES / p), t, "Instruction"] for p, t in INSTRUCTION_EXAMPLES],
                     inputs=[image, instruction, mode], label="Instruction examples")
@@ -281,9 +351,16 @@ def build() -> None:
         options = [model, steps, guidance, image_guidance, seed]
         model.change(hub_controls, model, [steps, guidance, image_guidance, seed],
                      api_name=False, queue=False)
-        run_instruction.click(edit_image, [image, instruction] + options, outputs,
-                              api_name="edit", concurrency_id="cpu"
-                              ).failure(cleared, None, outputs, api_name=False, queue=False)
-        run_mask.click(edit_masked, [editor, caption] + options + [example], outputs,
-                       api_name="edit_masked", concurrency_id="cpu"
-                       ).failure(cleared, None, outputs, api_name=False, queue=False)
+        for control in (model, steps):
+            control.change(waiting_time, [model, steps], wait, api_name=False, queue=False)
+        recipe = gr.State(None)
+        for run in (run_instruction.click(edit_image_with_recipe, [image, instruction] + options,
+                                          outputs + [recipe], api_name="edit",
+                                          concurrency_id="cpu"),
+                    run_mask.click(edit_masked_with_recipe,
+                                   [editor, caption] + options + [example], outputs + [recipe],
+                                   api_name="edit_masked", concurrency_id="cpu")):
+            run.failure(cleared, None, outputs, api_name=False, queue=False)
+            run.failure(lambda: None, None, reproduce, api_name=False, queue=False)
+            run.success(recipe_file, recipe, reproduce, api_name=False, queue=False)
+        papers_panel("edit")

@@ -25,13 +25,15 @@ from PIL import Image
 
 from demos.common import (STATE_IMAGE_SIDE, ProbabilityLabel, UploadFiles, UploadImage,
                           clear_outputs_js, escape_markdown, file_path, handle_errors,
-                          label_value, notes_markdown, user_image)
+                          label_value, notes_markdown, papers_panel, recipe_file,
+                          reproduce_file, user_image)
 from engine.factory import choose_pipeline, default_model, task_models
 from engine.fewshot.methods import method_class
 from engine.fewshot.photos import DEFAULT_METHOD, PHOTO_LIMITS, photo_methods
 from engine.fewshot.support import SupportSet, check_addition, read_support_folder
 from engine.inputs.images import small_image_note
 from engine.inputs.text import TextInputError, clean_text, normalize_name
+from engine.recipe import fewshot_output, image_input, make_recipe
 from engine.viz import embedding_figure
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples" / "fewshot"
@@ -185,6 +187,17 @@ def classify(support: SupportSet | None, query_files: list | None, query_photo,
         ({class: p} of the first query, or a tie; table of all queries; embedding plot;
          markdown details).
     """
+    return _classify(support, query_files, query_photo, method, backbone)[:4]
+
+
+@handle_errors
+def classify_with_recipe(support: SupportSet | None, query_files: list | None, query_photo,
+                         method: str, backbone: str):
+    """:func:`classify`'s outputs and the result's reproduce recipe (for a gr.State)."""
+    return _classify(support, query_files, query_photo, method, backbone)
+
+
+def _classify(support, query_files, query_photo, method, backbone):
     uploads = [(f, QUERY_FILES_LABEL) for f in query_files or []]
     if query_photo is not None:
         uploads.append((query_photo, QUERY_PHOTO_LABEL))
@@ -211,8 +224,15 @@ def classify(support: SupportSet | None, query_files: list | None, query_photo,
     if notes:
         md += "\n\n" + notes_markdown([escape_markdown(n) for n in notes])
     first = result.predictions[0]
+    support = support or SupportSet()
+    inputs = [{**image_input("support", im, None, STATE_IMAGE_SIDE), "class_index": int(y)}
+              for im, y in zip(support.images, support.labels)]
+    inputs += [image_input("query", im, f, 1024) for im, f in zip(queries, files)]
+    recipe = make_recipe("fewshot", inputs, result.model, None,
+                         {"method": result.method, "classes": list(support.names)},
+                         fewshot_output(result))
     return (label_value(first.probabilities, first.tied), results_table(result, files), fig,
-            md)
+            md, recipe)
 
 
 def build() -> None:
@@ -267,6 +287,7 @@ def _build_photos() -> None:
                                  headers=list(TABLE_COLUMNS), latex_delimiters=[])
             plot = gr.Plot(label="Embedding space", show_label=False)
             details = gr.Markdown(label="details", latex_delimiters=[])
+            reproduce = reproduce_file()
     gr.Examples([[str(p)] for p in sorted((EXAMPLES / "query").glob("*.jpg"))],
                 inputs=[query_photo], label="Example queries")
     view = [support, gallery, summary, class_list]
@@ -281,5 +302,9 @@ def _build_photos() -> None:
     outputs = [label, table, plot, details]
     # the previous answer goes at once (in the browser), so an error is never shown beside it
     run.click(None, None, outputs, js=clear_outputs_js(outputs), api_name=False)
-    run.click(classify, [support, query_files, query_photo, method, backbone], outputs,
-              api_name="fewshot_classify", concurrency_id="cpu")
+    recipe = gr.State(None)
+    done = run.click(classify_with_recipe, [support, query_files, query_photo, method, backbone],
+                     outputs + [recipe], api_name="fewshot_classify", concurrency_id="cpu")
+    done.failure(lambda: None, None, reproduce, api_name=False, queue=False)
+    done.success(recipe_file, recipe, reproduce, api_name=False, queue=False)
+    papers_panel("fewshot")

@@ -27,7 +27,8 @@ import pandas as pd
 from PIL import Image, ImageOps
 
 from demos.common import (ProbabilityLabel, UploadEditor, clear_outputs_js, escape_markdown,
-                          handle_errors, label_value, notes_markdown, user_image)
+                          handle_errors, label_value, notes_markdown, papers_panel,
+                          user_image)
 from engine.factory import choose_pipeline, default_model, task_models
 from engine.fewshot.handwriting import DRAWING_LIMITS, DrawingEncoder
 from engine.fewshot.omniglot import preprocess_drawing
@@ -261,3 +262,4 @@ def build_panel() -> None:
     run.click(None, None, outputs, js=clear_outputs_js(outputs), api_name=False)
     run.click(classify, [drawings, query, model, steps, step_size, query_example], outputs,
               api_name="handwriting_classify", concurrency_id="cpu")
+    papers_panel("handwriting")

@@ -13,7 +13,8 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from demos.common import UploadFiles, UploadImage, file_path, handle_errors, notes_markdown
+from demos.common import (UploadFiles, UploadImage, file_path, handle_errors, notes_markdown,
+                          papers_panel)
 from engine.factory import choose_pipeline, default_model, get_pipeline, task_models
 from engine.inputs.images import ImageInputError, load_image
 from engine.retrieval.pipeline import image_digest
@@ -192,3 +193,4 @@ def build() -> None:
         rank = gr.Number(visible=False, precision=0, label="Result rank (1 = best)")
         results.select(clicked_rank, None, rank, api_visibility="private", queue=False).then(
             select_result, [shown, rank], [reference], api_name="retrieval_select")
+        papers_panel("retrieve")

@@ -12,7 +12,8 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from demos.common import UploadEditor, UploadImage, handle_errors, notes_markdown, user_image
+from demos.common import (UploadEditor, UploadImage, handle_errors, notes_markdown,
+                          papers_panel, user_image)
 from engine.factory import choose_pipeline, default_model, task_models
 from engine.inputs.images import ImageInputError
 from engine.inputs.masks import painted_mask
@@ -158,3 +159,4 @@ def build() -> None:
             cleared_outputs, None, outputs, api_name=False, queue=False)
         example.click(load_example, None, [*editors, query, area],
                       api_name="segment_load_example")
+        papers_panel("segment")

@@ -431,6 +431,63 @@ def choose_pipeline(task: str, model: str | None = None) -> Choice:
     return Choice(get_pipeline(task, model), model)
 
 
+#: Registry task of a diffusion model -> its editor kind (engine.models.diffusion.KINDS).
+_DIFFUSION_KINDS = {"edit": "instruct", "inpaint": "inpaint"}
+#: What a default hub diffusion call should take at most on this device, seconds (issue 16:
+#: a student waits about this long before the result).
+WAIT_BUDGET_S = 30.0
+
+
+def sampling_defaults(model: str, steps: int | None = None) -> dict | None:
+    """Device-dependent defaults of a hub diffusion model, known before it is loaded.
+
+    Args:
+        model: a registered model name.
+        steps: the steps to estimate (default: the default steps).
+
+    Returns:
+        None for a model that does not sample; else ``{"device": "cpu float32", "work_side":
+        256, "steps": n, "estimate": engine.latency.Estimate | None}``: ``steps`` is the most
+        (4..20) that fit in :data:`WAIT_BUDGET_S` on this device for a square image (20 when
+        nothing is measured), ``estimate`` the expected time of ``steps`` (or of the default
+        steps) on a square image, None when nothing is measured on this kind of device.
+    """
+    from engine.device import placement
+    from engine.latency import CLOCK
+    from engine.models.diffusion import work_side_for
+    spec = get_spec(model)
+    kind = _DIFFUSION_KINDS.get(spec.task)
+    if kind is None or spec.source != "hub":
+        return None
+    where = placement(spec.task, spec.source)
+    side = work_side_for(where.device)
+    default = CLOCK.steps_within(kind, where.device.type, side, WAIT_BUDGET_S) or 20
+    return {"device": where.label(), "work_side": side, "steps": default,
+            "estimate": CLOCK.estimate(kind, where.device.type, side, (side, side),
+                                       int(steps or default))}
+
+
+def hub_repo(name: str) -> str | None:
+    """The Hugging Face Hub repository id of registered model ``name`` (from its ``weights``,
+    "hub: <repo id>"), or None for an embedded model."""
+    spec = get_spec(name)
+    if spec.source != "hub" or not spec.weights.startswith("hub: "):
+        return None
+    return spec.weights[len("hub: "):].strip()
+
+
+def offered_hub_models() -> dict[str, str]:
+    """Every hub model some task offers, {registry name: hub repo id}, in task order (what a
+    Space preloads at build time: README's ``preload_from_hub``)."""
+    out: dict[str, str] = {}
+    for task in TASKS:
+        for name in task_models(task):
+            repo = hub_repo(name)
+            if repo is not None:
+                out.setdefault(name, repo)
+    return out
+
+
 def model_info(name: str) -> ModelSpec:
     """The registry entry of ``name`` (its task, source, weights, licence, preprocessing).
 
@@ -443,7 +500,8 @@ def model_info(name: str) -> ModelSpec:
         raise UserInputError(str(exc)) from None
 
 
-__all__ = ["Choice", "TASKS", "check_model", "choose_pipeline", "default_model", "get_pipeline",
+__all__ = ["Choice", "TASKS", "check_model", "hub_repo", "offered_hub_models",
+           "sampling_defaults", "choose_pipeline", "default_model", "get_pipeline",
            "handwriting_models", "handwriting_pipeline", "list_models", "model_info", "preload",
            "scene_captioner", "scene_captioner_models", "scene_parser", "scene_parser_models",
            "task_models", "SCENE_CAPTIONER", "DUDA", "change_captioner", "change_captioner_models",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from engine.device import module_placement
 from engine.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -49,6 +50,11 @@ class HubCaptioner:
 
     def __init__(self, model: BlipCaptioner, preprocess: Preprocess) -> None:
         self.model, self.preprocess = model, preprocess
+
+    @property
+    def device(self) -> str:
+        """Where the model answers: "cpu float32" or "cuda:0 float16" (engine.device)."""
+        return module_placement(self.model).label()
 
     def caption(self, images: list[Image.Image], decoding: str = "beam", seed: int = 0
                 ) -> list[str]:

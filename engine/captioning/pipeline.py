@@ -39,6 +39,7 @@ class CaptionResult:
         heatmap: RGB image, the input with the top tag's CAM overlaid (same size as the
             input); drawn on first access (the command line never draws it).
         notes: remarks for the user (an image too small to mean anything).
+        device: where the caption was written ("cpu float32", "cuda:0 float16").
     """
 
     caption: str
@@ -49,6 +50,7 @@ class CaptionResult:
     image: Image.Image = field(repr=False)
     cam: np.ndarray = field(repr=False)
     notes: list[str] = field(default_factory=list)
+    device: str = "cpu float32"
 
     @cached_property
     def heatmap(self) -> Image.Image:
@@ -59,7 +61,7 @@ class CaptionResult:
         return {"caption": self.caption, "tags": [[t.name, round(t.probability, 4)]
                                                   for t in self.tags],
                 "tag_caption": self.tag_caption, "model": self.model, "ms": round(self.ms, 1),
-                "notes": list(self.notes)}
+                "device": self.device, "notes": list(self.notes)}
 
 
 class CaptionPipeline:
@@ -142,7 +144,8 @@ class CaptionPipeline:
             captions = [self.captioner.caption([image], decoding=decoding, seed=seed)[0]
                         for image in images]
         ms = (time.perf_counter() - t0) * 1000.0 / max(1, len(images))
+        device = "cpu float32" if self.captioner is None else self.captioner.device
         return [CaptionResult(caption, tags, self.name, ms, tag_caption, image, cam,
-                              [note] if (note := small_image_note(image)) else [])
+                              [note] if (note := small_image_note(image)) else [], device)
                 for caption, tag_caption, (tags, cam), image
                 in zip(captions, tag_captions, tagged, images)]

@@ -31,6 +31,9 @@ def register(sub) -> None:
     p.add_argument("--n-runs", type=int, default=20)
     p.add_argument("--maml-steps", type=int, default=None)
     p.add_argument("--maml-step-size", type=float, default=None)
+    p.add_argument("--record", action="store_true",
+                   help="also write each (N, K) accuracy to docs/results.json (the Papers "
+                        "panels and docs/results.md show it beside the published figure)")
     p.set_defaults(func=run)
 
 
@@ -77,7 +80,27 @@ def _episodes(args, pipeline) -> int:
             emit({"model": pipeline.name, "split": args.split, "way": way, "shot": shot,
                   "query": query, "seed": args.seed, **o, **score.as_dict(),
                   "summary": f"{100 * score.accuracy:.2f} +- {100 * score.ci95:.2f} %"})
+            if args.record:
+                _record(args, pipeline.name, way, shot, query, score, o)
     return 0
+
+
+def _record(args, model: str, way: int, shot: int, query: int, score, overrides: dict) -> None:
+    """One measured row of the handwriting tab in docs/results.json (engine.results)."""
+    from engine.errors import UserInputError
+    from engine.results import record
+    if args.split != "test":
+        raise UserInputError("--record writes test-alphabet figures only (drop --split val)")
+    extra = "".join(f" --{k.replace('_', '-')} {v}" for k, v in overrides.items())
+    query_opt = f" --query {args.query}" if args.query else ""
+    record({"tab": "handwriting", "benchmark": f"Omniglot {way}-way {shot}-shot",
+            "metric": "accuracy %", "value": round(100 * score.accuracy, 1),
+            "ci95": round(100 * score.ci95, 1), "model": model,
+            "setup": f"test alphabets, {args.episodes} episodes, {query} queries per class, "
+                     f"seed {args.seed}",
+            "command": f"python -m engine fewshot-eval --model {model} --way {way} --shot "
+                       f"{shot}{query_opt} --episodes {args.episodes} --seed {args.seed}"
+                       f"{extra} --record"})
 
 
 def _runs(args, pipeline) -> int:

@@ -9,12 +9,15 @@ to the input's size; the pipeline then pastes the result back only inside the re
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
+from engine.device import Placement, make_generator
+from engine.latency import CLOCK, Estimate
 from engine.editing.editor import EditOutput, Progress
 from engine.editing.instruction import PAINTED_REGION, WHOLE_IMAGE
 from engine.errors import UserInputError
@@ -54,7 +57,8 @@ def run_diffusion(model: DiffusionEditor, image: Image.Image, text: str, *, seed
         model: the loaded diffusers pipeline with its working size and lock.
         image: RGB image (W x H).
         text: the prompt.
-        seed: seed of the initial noise (a CPU ``torch.Generator`` per call).
+        seed: seed of the initial noise (a ``torch.Generator`` per call on the model's device,
+            so a seed gives the same image again on the same kind of device).
         steps: denoising steps.
         guidance_scale: classifier-free text guidance (> 1 enables it).
         progress: called with (step, steps) after each denoising step.
@@ -71,21 +75,34 @@ def run_diffusion(model: DiffusionEditor, image: Image.Image, text: str, *, seed
     if mask is not None:
         pipe_kwargs.update(height=ws[1], width=ws[0], mask_image=Image.fromarray(
             mask.astype(np.uint8) * 255).resize(ws, Image.Resampling.NEAREST))
-    generator = torch.Generator("cpu").manual_seed(int(seed))
+    generator = make_generator(seed, model.device)  # per call, on the model's device
+
+    last_step = [0.0]
 
     def on_step(pipe, step, timestep, kwargs):
+        last_step[0] = time.perf_counter()
         if progress is not None:
             progress(step + 1, int(steps))
         return kwargs
 
     with model.lock, torch.no_grad():  # schedulers keep per-call state: one call at a time
+        t0 = time.perf_counter()  # after the lock: another request's run is not this one's
         out = model.pipe(prompt=text, image=work, num_inference_steps=int(steps),
                          guidance_scale=float(guidance_scale), generator=generator,
                          output_type="np", callback_on_step_end=on_step, **pipe_kwargs)
+        if last_step[0]:  # this device's seconds per step, for the next estimates
+            CLOCK.record(model.kind, model.device.type, model.work_side, ws, int(steps),
+                         last_step[0] - t0, time.perf_counter() - last_step[0])
     arr = np.nan_to_num(np.asarray(out.images[0], np.float32))  # (h, w, 3) in [0, 1]
     edited = Image.fromarray((arr.clip(0, 1) * 255).round().astype(np.uint8)).resize(
         (W, H), Image.Resampling.BICUBIC)
     return np.asarray(edited, np.uint8)
+
+
+def estimate(model: DiffusionEditor, size: tuple[int, int], steps: int) -> Estimate | None:
+    """Expected duration of :func:`run_diffusion` on ``model`` for a (W, H) ``size`` image."""
+    return CLOCK.estimate(model.kind, model.device.type, model.work_side,
+                          work_size(size, model.work_side), int(steps))
 
 
 class InstructPix2PixEditor:
@@ -105,6 +122,16 @@ class InstructPix2PixEditor:
         if model.kind != "instruct":
             raise ValueError(f"{name}: needs an InstructPix2Pix pipeline, got kind {model.kind!r}")
         self.model, self.name = model, name
+
+    @property
+    def device(self) -> str:
+        """Where the model runs: "cpu float32" or "cuda:0 float16" (engine.device)."""
+        return Placement(self.model.device, self.model.dtype).label()
+
+    def estimate(self, size: tuple[int, int], steps: int) -> Estimate | None:
+        """Expected duration of an edit of a (W, H) ``size`` image with ``steps`` steps on this
+        model's device (:data:`engine.latency.CLOCK`), or None when nothing is known."""
+        return estimate(self.model, size, steps)
 
     def edit(self, image: Image.Image, text: str, mask: np.ndarray | None, *, seed: int = 0,
              steps: int = 20, guidance_scale: float = 7.5, image_guidance_scale: float = 1.5,
@@ -141,6 +168,16 @@ class InpaintingEditor:
         if model.kind != "inpaint":
             raise ValueError(f"{name}: needs an inpainting pipeline, got kind {model.kind!r}")
         self.model, self.name = model, name
+
+    @property
+    def device(self) -> str:
+        """Where the model runs: "cpu float32" or "cuda:0 float16" (engine.device)."""
+        return Placement(self.model.device, self.model.dtype).label()
+
+    def estimate(self, size: tuple[int, int], steps: int) -> Estimate | None:
+        """Expected duration of an edit of a (W, H) ``size`` image with ``steps`` steps on this
+        model's device (:data:`engine.latency.CLOCK`), or None when nothing is known."""
+        return estimate(self.model, size, steps)
 
     def edit(self, image: Image.Image, text: str, mask: np.ndarray | None, *, seed: int = 0,
              steps: int = 20, guidance_scale: float = 7.5, image_guidance_scale: float = 1.5,

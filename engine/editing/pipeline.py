@@ -47,6 +47,7 @@ class EditResult:
         model: the model used.
         ms: wall milliseconds (model loading excluded).
         notes: remarks for the user.
+        device: where the editor ran ("cpu float32", "cuda:0 float16").
     """
 
     image: Image.Image
@@ -59,12 +60,13 @@ class EditResult:
     model: str
     ms: float
     notes: list[str] = field(default_factory=list)
+    device: str = "cpu float32"
 
     def to_json(self) -> dict:
         return {"operation": self.operation, "target": self.target,
                 "changed_fraction": round(self.changed_fraction, 5),
                 "changed_fraction_outside": round(self.changed_fraction_outside, 6),
-                "model": self.model, "ms": round(self.ms, 1)}
+                "model": self.model, "ms": round(self.ms, 1), "device": self.device}
 
 
 def change_heatmap(before: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -83,6 +85,18 @@ class EditPipeline:
     def __init__(self, editor: Editor) -> None:
         self.editor = editor
         self.name: str = editor.name
+
+    def estimate(self, size: tuple[int, int], steps: int):
+        """The editor's expected duration (:class:`engine.latency.Estimate`) of an edit of a
+        (W, H) ``size`` image with ``steps`` denoising steps; None for an editor that does not
+        sample (the offline one answers in under a second) or when nothing is known."""
+        fn = getattr(self.editor, "estimate", None)
+        return None if fn is None else fn(size, int(steps))
+
+    @property
+    def device(self) -> str:
+        """Where the editor runs ("cpu float32", "cuda:0 float16")."""
+        return getattr(self.editor, "device", "cpu float32")
 
     @staticmethod
     def _check(image: Image.Image, text: str, mask: np.ndarray | None) -> np.ndarray | None:
@@ -145,4 +159,5 @@ class EditPipeline:
         small = small_image_note(image)
         return EditResult(Image.fromarray(edited), out.region, heat, out.operation, out.target,
                           float(changed.mean()), frac_out, self.name, ms,
-                          list(out.notes) + ([small] if small else []))
+                          list(out.notes) + ([small] if small else []),
+                          getattr(self.editor, "device", "cpu float32"))

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from engine.device import placement
 from engine.models._hub import require_hub
 from engine.models._registry import get_spec
 
@@ -21,12 +22,16 @@ _LOCKS_GUARD = threading.Lock()
 
 
 def create_model(name: str, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32, **kwargs: Any) -> Any:
+                 dtype: torch.dtype | None = None, **kwargs: Any) -> Any:
     """Build a new instance of model ``name`` (weights loaded, eval mode).
 
     Args:
         name: a registered name (see :func:`engine.models.list_models`).
-        device, dtype: where the weights go (CPU float32 by default).
+        device: where the weights go (CPU by default), or "auto": where
+            :func:`engine.device.placement` puts this model (CUDA for the diffusion editors and
+            BLIP when the process has a GPU, else the CPU).
+        dtype: the weights' dtype (default float32; with "auto", the placement's dtype:
+            float16 on CUDA).
         kwargs: passed to the entry's factory (e.g. ``pretrained=False``).
 
     Raises:
@@ -34,9 +39,12 @@ def create_model(name: str, device: str | torch.device = "cpu",
         engine.models.HubUnavailableError: a hub model while the hub is unreachable.
     """
     spec = get_spec(name)
+    if isinstance(device, str) and device == "auto":
+        where = placement(spec.task, spec.source)
+        device, dtype = where.device, dtype or where.dtype
     if spec.source == "hub":
         require_hub(spec.name)
-    return spec.factory(device=torch.device(device), dtype=dtype, **kwargs)
+    return spec.factory(device=torch.device(device), dtype=dtype or torch.float32, **kwargs)
 
 
 def _lock_for(name: str) -> threading.Lock:
@@ -45,7 +53,9 @@ def _lock_for(name: str) -> threading.Lock:
 
 
 def load_model(name: str) -> Any:
-    """The process-wide, read-only instance of ``name`` on CPU float32, created on first use.
+    """The process-wide, read-only instance of ``name``, created on first use and placed once
+    where :func:`engine.device.placement` says (CUDA float16 for the diffusion editors and
+    BLIP when the process has a GPU; CPU float32 otherwise).
 
     Shared by every request: callers must not mutate it (no ``.train()``, no state on it).
     Only the creation of the same name waits on a lock; other names load concurrently.
@@ -58,5 +68,5 @@ def load_model(name: str) -> Any:
         return model
     with _lock_for(name):
         if name not in _CACHE:
-            _CACHE[name] = create_model(name)
+            _CACHE[name] = create_model(name, device="auto")
         return _CACHE[name]

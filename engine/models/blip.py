@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from engine.device import module_placement
+
 
 class BlipCaptioner(nn.Module):
     """Wraps a ``BlipForConditionalGeneration`` and its tokenizer.
@@ -41,7 +43,7 @@ class BlipCaptioner(nn.Module):
 
         Args:
             pixel_values: (B, 3, 384, 384) float32, normalised with the registry's BLIP
-                preprocessing.
+                preprocessing (moved to the model's device and dtype here).
             decoding: "beam" (3 beams) or "nucleus" (top-p 0.9 sampling).
             seed: seeds nucleus sampling (same seed and image, same caption).
             max_length, min_length: caption length in tokens.
@@ -58,8 +60,11 @@ class BlipCaptioner(nn.Module):
             opts = dict(do_sample=True, top_p=0.9, top_k=0, num_beams=1, repetition_penalty=1.0)
         else:
             raise ValueError(f"decoding must be 'beam' or 'nucleus', got {decoding!r}")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        where = module_placement(self.model)  # CUDA float16 on a GPU machine (engine.device)
+        pixel_values = pixel_values.to(device=where.device, dtype=where.dtype)
+        cuda = [where.device] if where.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(seed)  # seeds the CPU and every CUDA generator
             ids = self.model.generate(pixel_values=pixel_values, max_length=max_length,
                                       min_length=min_length, **opts)
         texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)

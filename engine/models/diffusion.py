@@ -13,6 +13,16 @@ import torch
 
 #: Kinds of diffusion editor: InstructPix2Pix ("instruct") or inpainting ("inpaint").
 KINDS = ("instruct", "inpaint")
+#: Long side (pixels) images are edited at on a GPU: the SD-1.5 weights' training side.
+GPU_WORK_SIDE = 512
+#: ... and on a CPU, where 512 px costs about 4x as much per step (docs/deployment.md,
+#: "Waiting times"): smaller, so a default edit finishes in about 30 s.
+CPU_WORK_SIDE = 256
+
+
+def work_side_for(device: torch.device) -> int:
+    """The working side of the diffusion editors on ``device``."""
+    return GPU_WORK_SIDE if torch.device(device).type == "cuda" else CPU_WORK_SIDE
 
 
 class DiffusionEditor:
@@ -41,13 +51,24 @@ class DiffusionEditor:
     @classmethod
     def from_pretrained(cls, repo_id: str, kind: str, device: torch.device,
                         dtype: torch.dtype, **kwargs: Any) -> "DiffusionEditor":
-        """Load a pipeline from the hub (or its cache); the safety checker is left out."""
+        """Load a pipeline from the hub (or its cache) onto ``device`` in ``dtype``, once; the
+        safety checker is left out; the working side is :func:`work_side_for` the device."""
         from diffusers import StableDiffusionInpaintPipeline, StableDiffusionInstructPix2PixPipeline
         cls_ = StableDiffusionInstructPix2PixPipeline if kind == "instruct" else \
             StableDiffusionInpaintPipeline
         pipe = cls_.from_pretrained(repo_id, torch_dtype=dtype, safety_checker=None,
                                     requires_safety_checker=False, **kwargs)
-        return cls(pipe.to(device), kind)
+        return cls(pipe.to(device), kind, work_side=work_side_for(device))
+
+    @property
+    def device(self) -> torch.device:
+        """Where the pipeline's weights are (diffusers' ``pipe.device``)."""
+        return torch.device(self.pipe.device)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The UNet's dtype (float16 on a GPU, float32 on the CPU; see engine.device)."""
+        return self.pipe.unet.dtype
 
     def to(self, device=None, dtype=None) -> "DiffusionEditor":
         """Move the pipeline's weights (in place); returns self."""

@@ -222,7 +222,8 @@ def evaluate(captioner: DudaCaptioner, data: dict[str, np.ndarray],
         ``n``, ``bleu4``, ``cider``, ``no_change_rate`` (share of captions saying "no change":
         the accuracy on distractors, the false-alarm-free rate's complement elsewhere),
         ``type_accuracy`` (share of captions stating the pair's change type, read by
-        :func:`caption_type`) and, for
+        :func:`caption_type`), ``speaker_weights`` (the dynamic speaker's mean weights of
+        before, difference, after over all generated words) and, for
         changes, ``pointing_before`` / ``pointing_after`` with their ``chance`` rates.
     """
     preds = captioner(data["before"], data["after"])
@@ -250,6 +251,9 @@ def evaluate(captioner: DudaCaptioner, data: dict[str, np.ndarray],
         s = caption_scores([refs[i] for i in sel], [cands[i] for i in sel], with_meteor)
         s["no_change_rate"] = float(np.mean([preds[i].no_change for i in sel]))
         s["type_accuracy"] = float(np.mean([caption_type(cands[i]) == types[i] for i in sel]))
+        words = [preds[i].alpha for i in sel if len(preds[i].alpha)]
+        if words:
+            s["speaker_weights"] = [round(float(a), 3) for a in np.concatenate(words).mean(0)]
         keys = [typ] if typ else [t for t in point]
         for side in ("before", "after"):
             hits = [h for k in keys for h in point.get(k, {}).get(side, [])]

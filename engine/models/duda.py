@@ -401,7 +401,7 @@ if ASSET.is_file():
         name="duda", task="change-captioner", source="embedded", factory=_factory,
         description="DUDA (Park et al., ICCV 2019) change captioner trained on the scene "
                     "world's CLEVR-Change pairs: two images -> caption + dual attention maps",
-        preprocess=Preprocess(size=_asset_size(), crop_pct=1.0, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
-                              interpolation="bilinear"),
+        preprocess=Preprocess(size=_asset_size(), crop_pct=1.0, mean=(0.0, 0.0, 0.0),
+                              std=(1.0, 1.0, 1.0), interpolation="bilinear"),
         weights="assets/scenes/duda.safetensors", license="MIT (trained here)",
         size_mb=round(ASSET.stat().st_size / 1e6, 2)))

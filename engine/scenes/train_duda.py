@@ -4,9 +4,13 @@ Data: the "changes" datasets of :mod:`engine.scenes.dataset` at ``size`` pixels 
 from 0, validation from 1,000,000; built on first use): half distractor pairs (camera and
 lights moved, "no change was made"), half colour / material / add / drop / move changes, each
 with four reference captions; every step draws one reference per pair at random (seeded).
-Loss: word cross-entropy with teacher forcing. Optimiser: AdamW, linear warm-up then cosine
-decay; the batch of step ``s`` is drawn from ``seed * 1_000_003 + s``, so a resumed run sees the
-same batches. Every ``checkpoint_every`` steps the model, the optimiser and the step go to
+With the "parser" encoder (the default) the frozen scene parser's features of every image are
+computed once and cached next to the dataset (:func:`cache_frozen_features`), so a step only
+runs the adapter, the dual attention and the speaker. Loss: word cross-entropy with teacher
+forcing (padding ignored) minus ``entropy_weight`` times the dynamic speaker's mean entropy
+(:func:`engine.models.duda.speaker_entropy`, the paper's regulariser). Optimiser: AdamW,
+linear warm-up then cosine decay; the batch of step ``s`` is drawn from
+``seed * 1_000_003 + s``, so a resumed run sees the same batches. Every ``checkpoint_every`` steps the model, the optimiser and the step go to
 ``<work_dir>/duda.ckpt.pt``; a run started with the same settings resumes from there. The
 final weights go to ``out`` (:func:`engine.models.duda.save_duda`) with the run's settings,
 wall time and validation scores in its metadata.
@@ -191,7 +195,8 @@ def cache_frozen_features(net: DudaNet, spec: DatasetSpec, data_dir: str | Path 
         os.replace(tmp, path)
         parts.append(arr)
         if log:
-            log(f"frozen features {spec.split} shard {k}: {(hi - lo) / (time.perf_counter() - t0):.1f} pairs/s")
+            rate = (hi - lo) / (time.perf_counter() - t0)
+            log(f"frozen features {spec.split} shard {k}: {rate:.1f} pairs/s")
     return np.concatenate(parts)
 
 

@@ -324,8 +324,8 @@ def _held_out_pairs(types, per_type, size):
         for j in range(per_type):
             pair = sample_change_pair(SPLIT_SEEDS["test"] + 500 + 10 * k + j, typ)
             r = pair.render(size)
-            before.append(r[0].image)
-            after.append(r[1].image)
+            before.append(r.before.image)
+            after.append(r.after.image)
             kinds.append(typ)
     return np.stack(before), np.stack(after), kinds
 
@@ -348,10 +348,10 @@ def test_shipped_duda_names_the_change_type_and_uses_all_three_features(shipped)
     before, after, kinds = _held_out_pairs(list(CHANGE_TYPES), 3, shipped.image_size)
     out = shipped(before, after)
     right = [sduda.caption_type(r.caption) == t for r, t in zip(out, kinds)]
-    assert sum(right) >= 9, [(r.caption, t) for r, t in zip(out, kinds)]   # 15 pairs
+    assert sum(right) >= 11, [(r.caption, t) for r, t in zip(out, kinds)]  # of 15 pairs
     assert not any(r.no_change for r in out[:3])                          # colour pairs
     alpha = np.concatenate([r.alpha for r in out])                        # (words, 3)
     # not collapsed: every feature (before, difference, after) carries real weight somewhere
-    assert (alpha.max(0) > 0.3).all(), alpha.max(0)
-    assert (alpha.mean(0) > 0.05).all(), alpha.mean(0)
+    assert (alpha.max(0) > 0.5).all(), alpha.max(0)
+    assert (alpha.mean(0) > 0.1).all(), alpha.mean(0)
 

@@ -172,9 +172,6 @@ CHECKS = {"backbone": _check_backbone, "text": _check_text, "caption": _check_ca
           "change-captioner": _check_change_captioner}
 
 
-          "scene-parser": _check_scene_parser, "change-captioner": _check_change_captioner}
-
-
 @pytest.mark.parametrize("name", list_models())
 def test_every_model_runs_forward_with_finite_outputs(name, tmp_path):
     spec = get_spec(name)

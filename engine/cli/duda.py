@@ -30,7 +30,7 @@ def register(sub) -> None:
     p.add_argument("--encoder", default="parser",
                    help="parser: the frozen scene parser's features (cached per pair); cnn: a "
                         "small CNN trained with the captioner")
-    p.add_argument("--entropy-weight", type=float, default=0.05,
+    p.add_argument("--entropy-weight", type=float, default=0.003,
                    help="weight of the dynamic speaker's entropy bonus (the paper's "
                         "regulariser; 0 turns it off)")
     p.add_argument("--attention-supervision", type=float, default=0.0,

@@ -77,7 +77,7 @@ class DudaTrainConfig:
     clip: float = 1.0
     max_tokens: int = 26
     encoder: str = "parser"
-    entropy_weight: float = 0.05
+    entropy_weight: float = 0.003
     attention_supervision: float = 0.0
     seed: int = 0
     threads: int = 1

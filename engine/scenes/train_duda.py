@@ -12,8 +12,9 @@ forcing (padding ignored) minus ``entropy_weight`` times the dynamic speaker's m
 linear warm-up then cosine decay; the batch of step ``s`` is drawn from
 ``seed * 1_000_003 + s``, so a resumed run sees the same batches. Every ``checkpoint_every``
 steps the model, the optimiser and the step go to ``<work_dir>/<out stem>.ckpt.pt``; a run
-started with the same settings resumes from there. The final weights go to ``out`` (:func:`engine.models.duda.save_duda`) with the run's settings,
-wall time and validation scores in its metadata.
+started with the same settings resumes from there. The final weights go to ``out``
+(:func:`engine.models.duda.save_duda`) with the run's settings, wall time and validation
+scores in its metadata.
 """
 from __future__ import annotations
 

@@ -200,7 +200,7 @@ def test_eval_duda_cli_scores_every_type(tmp_path):
 def test_shipped_duda_captions_a_rendered_pair_with_attention_maps(tmp_path):
     assert ASSET.is_file(), "assets/scenes/duda.safetensors is missing"
     a, b = tmp_path / "a.png", tmp_path / "b.png"
-    r = _run("render-change", "--seed", "2000001", "--type", "distractor", "--size", "64",
+    r = _run("render-change", "--seed", "2000001", "--type", "distractor", "--size", "128",
              "--out-before", str(a), "--out-after", str(b))
     assert r.returncode == 0, r.stderr
     r = _run("change", "--model", "duda", str(a), str(b), "--attention", str(tmp_path))
@@ -229,3 +229,129 @@ def test_attention_supervision_targets_and_loss():
     flat = {"map_before": torch.full((8, 8, 8), 1 / 64), "map_after": torch.full((8, 8, 8), 1 / 64)}
     assert attention_loss(good, tt) < attention_loss(flat, tt)
     assert float(attention_loss(flat, tt)) == pytest.approx(np.log(64), rel=1e-5)
+
+
+# --- issue 10 (H2): the paper's speaker regulariser, the frozen parser encoder, the shipped
+# model's behaviour on held-out pairs ---------------------------------------------------------
+
+from engine.models.duda import speaker_entropy  # noqa: E402
+
+
+def test_speaker_entropy_by_hand_ignores_padding():
+    # positions 0..3 predict tokens[1:] = (5, 6, EOS, PAD): the last one is padding
+    tokens = torch.tensor([[BOS, 5, 6, EOS, PAD]])
+    alpha = torch.tensor([[[1 / 3, 1 / 3, 1 / 3], [1.0, 0.0, 0.0], [0.5, 0.5, 0.0],
+                           [1.0, 0.0, 0.0]]])
+    want = (math.log(3) + 0.0 + math.log(2)) / 3
+    assert float(speaker_entropy(alpha, tokens)) == pytest.approx(want, rel=1e-5)
+    alpha[0, 3] = torch.tensor([1 / 3, 1 / 3, 1 / 3])          # the padded position: ignored
+    assert float(speaker_entropy(alpha, tokens)) == pytest.approx(want, rel=1e-5)
+
+
+def test_entropy_bonus_keeps_the_speaker_from_collapsing():
+    before, after, tokens = _batch(_tiny(), n=8)
+    ents = {}
+    for w in (0.0, 2.0):
+        net = _tiny()
+        opt = torch.optim.AdamW(net.parameters(), lr=3e-2)
+        for _ in range(40):
+            st = train_step(net, opt, before, after, tokens, entropy_weight=w)
+        ents[w] = st["entropy"]
+        assert len(st["alpha"]) == 3 and abs(sum(st["alpha"]) - 1) < 1e-2
+    assert ents[2.0] > 0.9 * math.log(3)                       # all three features in use
+    assert ents[2.0] > ents[0.0]
+
+
+def test_caption_type_reads_every_template():
+    from engine.scenes.changes import CHANGE_TYPES, sample_change_pair
+    for seed in range(3):
+        for typ in CHANGE_TYPES + ("distractor",):
+            for c in sample_change_pair(seed, typ).captions:
+                assert sduda.caption_type(c) == typ, c
+    assert sduda.caption_type("the red cube") is None
+    assert sduda.caption_type("") is None
+
+
+def _parser_tiny(size=32):
+    torch.manual_seed(0)
+    vocab = sduda.build_vocab(CAPTIONS)
+    return DudaNet(DudaConfig(vocab=vocab, image_size=size, width=4, attention_hidden=8,
+                              embed=8, hidden=16, max_len=8, encoder="parser", parser_width=4))
+
+
+def test_parser_encoder_stays_frozen_and_precomputed_features_match_images():
+    net = _parser_tiny()
+    before, after, tokens = _batch(net)
+    z = net.frozen_features(before)
+    assert z.shape == (4, 2 * 4 + 18, 4, 4) and not z.requires_grad
+    parser0 = {k: v.clone() for k, v in net.encoder.parser.state_dict().items()}
+    opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-2)
+    train_step(net, opt, net.frozen_features(before), net.frozen_features(after), tokens,
+               precomputed=True)
+    assert not net.encoder.parser.training                      # BatchNorm statistics kept
+    for k, v in net.encoder.parser.state_dict().items():
+        assert torch.equal(v, parser0[k]), k
+    net.eval()
+    a = net(before, after, tokens)
+    b = net(net.frozen_features(before), net.frozen_features(after), tokens, precomputed=True)
+    assert torch.allclose(a["logits"], b["logits"], atol=1e-5)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        DudaConfig(vocab=net.config.vocab, image_size=36, encoder="parser")
+    with pytest.raises(ValueError, match="unknown DUDA encoder"):
+        DudaConfig(vocab=net.config.vocab, encoder="resnet")
+
+
+def test_frozen_feature_cache_is_reused(tmp_path):
+    from engine.scenes.dataset import DatasetSpec, build_dataset
+    from engine.scenes.train_duda import cache_frozen_features
+    net = _parser_tiny().eval()
+    spec = DatasetSpec("changes", "val", 3, 32, supersample=1, shard_size=2)
+    build_dataset(spec, tmp_path)
+    a = cache_frozen_features(net, spec, tmp_path, "k")
+    assert a.shape == (3, 2, 26, 4, 4) and a.dtype == np.float16
+    files = sorted((spec.folder(tmp_path) / "frozen-k").glob("shard-*.npy"))
+    assert [f.name for f in files] == ["shard-00000.npy", "shard-00001.npy"]
+    np.save(files[0], np.zeros_like(np.load(files[0])))         # read back, not recomputed
+    b = cache_frozen_features(net, spec, tmp_path, "k")
+    assert (b[:2] == 0).all() and np.array_equal(b[2:], a[2:])
+
+
+def _held_out_pairs(types, per_type, size):
+    from engine.scenes.changes import sample_change_pair
+    from engine.scenes.dataset import SPLIT_SEEDS
+    before, after, kinds = [], [], []
+    for k, typ in enumerate(types):
+        for j in range(per_type):
+            pair = sample_change_pair(SPLIT_SEEDS["test"] + 500 + 10 * k + j, typ)
+            r = pair.render(size)
+            before.append(r.before.image)
+            after.append(r.after.image)
+            kinds.append(typ)
+    return np.stack(before), np.stack(after), kinds
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from engine.models.duda import load_duda
+    assert ASSET.is_file(), "assets/scenes/duda.safetensors is missing"
+    return sduda.DudaCaptioner(load_duda())
+
+
+def test_shipped_duda_says_no_change_for_held_out_distractors(shipped):
+    before, after, _ = _held_out_pairs(["distractor"], 10, shipped.image_size)
+    said = [r.no_change for r in shipped(before, after)]
+    assert sum(said) >= 8, said
+
+
+def test_shipped_duda_names_the_change_type_and_uses_all_three_features(shipped):
+    from engine.scenes.changes import CHANGE_TYPES
+    before, after, kinds = _held_out_pairs(list(CHANGE_TYPES), 3, shipped.image_size)
+    out = shipped(before, after)
+    right = [sduda.caption_type(r.caption) == t for r, t in zip(out, kinds)]
+    assert sum(right) >= 11, [(r.caption, t) for r, t in zip(out, kinds)]  # of 15 pairs
+    assert not any(r.no_change for r in out[:3])                          # colour pairs
+    alpha = np.concatenate([r.alpha for r in out])                        # (words, 3)
+    # not collapsed: every feature (before, difference, after) carries real weight somewhere
+    assert (alpha.max(0) > 0.3).all(), alpha.max(0)
+    assert (alpha.mean(0) > 0.05).all(), alpha.mean(0)
+

@@ -21,12 +21,18 @@ def register(sub) -> None:
     p = sub.add_parser("train-duda", help="train the DUDA change captioner on CLEVR-Change pairs")
     p.add_argument("--n-train", type=int, default=8000, help="training pairs")
     p.add_argument("--n-val", type=int, default=500, help="validation pairs")
-    p.add_argument("--size", type=int, default=64, help="image side in pixels")
+    p.add_argument("--size", type=int, default=128, help="image side in pixels")
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--hidden", type=int, default=192)
+    p.add_argument("--encoder", default="parser",
+                   help="parser: the frozen scene parser's features (cached per pair); cnn: a "
+                        "small CNN trained with the captioner")
+    p.add_argument("--entropy-weight", type=float, default=0.003,
+                   help="weight of the dynamic speaker's entropy bonus (the paper's "
+                        "regulariser; 0 turns it off)")
     p.add_argument("--attention-supervision", type=float, default=0.0,
                    help="weight of an auxiliary loss (not in the paper) pulling each attention "
                         "map onto the changed object's mask; 0 = the paper's DUDA")
@@ -58,7 +64,8 @@ def run_train(args) -> int:
     try:
         cfg = DudaTrainConfig(
             n_train=args.n_train, n_val=args.n_val, size=args.size, width=args.width,
-            hidden=args.hidden, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+            hidden=args.hidden, encoder=args.encoder, entropy_weight=args.entropy_weight,
+            steps=args.steps, batch_size=args.batch_size, lr=args.lr,
             attention_supervision=args.attention_supervision, seed=args.seed,
             threads=args.threads, checkpoint_every=args.checkpoint_every,
             max_minutes=args.max_minutes, out=args.out, data_dir=args.data_dir,

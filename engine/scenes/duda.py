@@ -24,9 +24,50 @@ import torch
 from engine.models.duda import BOS, EOS, PAD, SPECIALS, UNK, DudaNet
 from engine.scenes.changes import CAPTION_TEMPLATES, PAIR_TYPES
 from engine.scenes.metrics import caption_scores, tokenize
+from engine.scenes.scene import COLOR_NAMES, MATERIALS
 
 #: The distractor captions, tokenised: a generated caption among them says "no change".
 NO_CHANGE = frozenset(tokenize(c) for c in CAPTION_TEMPLATES["distractor"])
+
+
+_ADD = frozenset(("added", "appeared", "new"))
+_DROP = frozenset(("disappeared", "missing", "removed"))
+_MOVE = frozenset(("moved", "location"))
+_ATTRIBUTE = frozenset(("changed", "turned", "became", "painted", "made"))
+
+
+def caption_type(caption: str) -> str | None:
+    """The change type a caption of :data:`engine.scenes.changes.CAPTION_TEMPLATES` states.
+
+    Reads the template's verb ("appeared" -> "add", "was removed" -> "drop", "changed its
+    location" -> "move", ...) and, for an attribute change, whether the new value (the last
+    word) is a material ("metal", "rubber") or a colour.
+
+    Args:
+        caption: a generated or reference caption.
+
+    Returns:
+        One of ``PAIR_TYPES``, or None for a sentence no template could have written.
+    """
+    text = tokenize(caption)
+    if text in NO_CHANGE:
+        return "distractor"
+    words = text.split()
+    if not words:
+        return None
+    ws = set(words)
+    if ws & _MOVE:
+        return "move"
+    if ws & _DROP:
+        return "drop"
+    if ws & _ADD:
+        return "add"
+    if ws & _ATTRIBUTE:
+        if words[-1] in MATERIALS:
+            return "material"
+        if words[-1] in COLOR_NAMES:
+            return "color"
+    return None
 
 
 def build_vocab(captions) -> tuple[str, ...]:
@@ -179,7 +220,10 @@ def evaluate(captioner: DudaCaptioner, data: dict[str, np.ndarray],
     Returns:
         ``{"total": {...}, "per_type": {type: {...}}, "examples": [...]}`` where each entry holds
         ``n``, ``bleu4``, ``cider``, ``no_change_rate`` (share of captions saying "no change":
-        the accuracy on distractors, the false-alarm-free rate's complement elsewhere) and, for
+        the accuracy on distractors, the false-alarm-free rate's complement elsewhere),
+        ``type_accuracy`` (share of captions stating the pair's change type, read by
+        :func:`caption_type`), ``speaker_weights`` (the dynamic speaker's mean weights of
+        before, difference, after over all generated words) and, for
         changes, ``pointing_before`` / ``pointing_after`` with their ``chance`` rates.
     """
     preds = captioner(data["before"], data["after"])
@@ -206,6 +250,10 @@ def evaluate(captioner: DudaCaptioner, data: dict[str, np.ndarray],
     def block(sel: list[int], typ: str | None) -> dict:
         s = caption_scores([refs[i] for i in sel], [cands[i] for i in sel], with_meteor)
         s["no_change_rate"] = float(np.mean([preds[i].no_change for i in sel]))
+        s["type_accuracy"] = float(np.mean([caption_type(cands[i]) == types[i] for i in sel]))
+        words = [preds[i].alpha for i in sel if len(preds[i].alpha)]
+        if words:
+            s["speaker_weights"] = [round(float(a), 3) for a in np.concatenate(words).mean(0)]
         keys = [typ] if typ else [t for t in point]
         for side in ("before", "after"):
             hits = [h for k in keys for h in point.get(k, {}).get(side, [])]
@@ -222,5 +270,6 @@ def evaluate(captioner: DudaCaptioner, data: dict[str, np.ndarray],
                           "reference": refs[i][0]} for i in range(min(12, len(types)))]}
 
 
-__all__ = ["ChangeCaption", "DudaCaptioner", "NO_CHANGE", "build_vocab", "decode", "encode",
+__all__ = ["ChangeCaption", "DudaCaptioner", "NO_CHANGE", "build_vocab", "caption_type",
+           "decode", "encode",
            "evaluate", "peak_hits", "to_tensor"]

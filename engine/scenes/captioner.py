@@ -414,7 +414,8 @@ def train_captioner(cfg: CaptionerTrainConfig, log: Callable[[str], None] = prin
 # -- evaluation ------------------------------------------------------------------------------
 @torch.no_grad()
 def fill_shape_slots(net: SceneCaptionerNet, feats: torch.Tensor, words: list[str],
-                     maps: torch.Tensor, shapes: Sequence[str] = SHAPES) -> list[str]:
+                     maps: torch.Tensor, shapes: Sequence[str] = SHAPES,
+                     threshold: float | None = 0.0) -> list[str]:
     """Tag-conditioned decoding: the visual vocabulary names the object of every shape slot.
 
     Each shape noun the decoder wrote ("cube", ...) is replaced by the shape word whose
@@ -423,7 +424,10 @@ def fill_shape_slots(net: SceneCaptionerNet, feats: torch.Tensor, words: list[st
     writing it (the word's cross-attention map as weights over the cells). A word that no
     caption trained on (VIVO's novel object) can so fill a slot, as detector tags do in the
     constrained beam search that nocaps uses (Anderson et al., EMNLP 2017); only the nouns
-    change, so the caption's structure stays the decoder's.
+    change, so the caption's structure stays the decoder's. With ``threshold``, a slot may only
+    take a word the image's tags detect (:meth:`SceneCaptionerNet.tag_logits` above
+    ``threshold``: the words of the image's constraint set); with none detected the decoder's
+    word stays.
 
     Args:
         net: the captioner.
@@ -431,6 +435,7 @@ def fill_shape_slots(net: SceneCaptionerNet, feats: torch.Tensor, words: list[st
         words: the decoded words (no specials).
         maps: (len(words), g, g) their cross-attention maps (each sums to 1).
         shapes: the words a slot may take (those in the vocabulary).
+        threshold: least image-level tag logit of a word a slot may take (None: any word).
 
     Returns:
         The words with every shape slot filled.
@@ -445,6 +450,11 @@ def fill_shape_slots(net: SceneCaptionerNet, feats: torch.Tensor, words: list[st
     slots = [k for k, w in enumerate(words) if w in shapes]
     if not slots:
         return list(words)
+    if threshold is not None:
+        logits = net.tag_logits(feats.float())[0]                      # (V,)
+        shapes = [w for w in shapes if float(logits[vocab.index(w)]) > threshold]
+        if not shapes:
+            return list(words)
     m = net.memory(feats.float())[0]                                   # (S, d)
     e = net.embed.weight[[vocab.index(w) for w in shapes]]             # (n_shapes, d)
     cell_scores = m @ e.T / math.sqrt(net.config.d_model)              # (S, n_shapes)

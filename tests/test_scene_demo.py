@@ -154,6 +154,8 @@ def test_fill_shape_slots_names_the_shape_whose_embedding_matches_the_attended_c
     assert out[4] == "cylinder" and out[9] == "sphere"
     assert [w for k, w in enumerate(out) if k not in (4, 9)] == \
         [w for k, w in enumerate(words) if k not in (4, 9)]
+    # gated by the image-level tags: a threshold no tag logit reaches leaves the decoder's words
+    assert fill_shape_slots(net, feats, words, maps, threshold=1e9) == words
     with pytest.raises(ValueError):
         fill_shape_slots(net, feats, words, maps[:3])
 

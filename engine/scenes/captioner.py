@@ -415,7 +415,7 @@ def train_captioner(cfg: CaptionerTrainConfig, log: Callable[[str], None] = prin
 @torch.no_grad()
 def fill_shape_slots(net: SceneCaptionerNet, feats: torch.Tensor, words: list[str],
                      maps: torch.Tensor, shapes: Sequence[str] = SHAPES,
-                     threshold: float | None = 0.0) -> list[str]:
+                     threshold: float | None = None) -> list[str]:
     """Tag-conditioned decoding: the visual vocabulary names the object of every shape slot.
 
     Each shape noun the decoder wrote ("cube", ...) is replaced by the shape word whose
@@ -466,9 +466,9 @@ def fill_shape_slots(net: SceneCaptionerNet, feats: torch.Tensor, words: list[st
 
 
 def caption_batch(net: SceneCaptionerNet, feats: torch.Tensor, batch: int = 100,
-                  fill_slots: bool = False) -> list[str]:
+                  fill_slots: bool = False, slot_threshold: float | None = None) -> list[str]:
     """Greedy captions of (N, C, g, g) grid features (with ``fill_slots``, every shape noun
-    chosen by :func:`fill_shape_slots`)."""
+    chosen by :func:`fill_shape_slots`, gated by ``slot_threshold``)."""
     out = []
     for a in range(0, len(feats), batch):
         fb = feats[a:a + batch].float()
@@ -476,21 +476,22 @@ def caption_batch(net: SceneCaptionerNet, feats: torch.Tensor, batch: int = 100,
         for i, (s, m) in enumerate(zip(ids, maps)):
             words = net.decode_ids(s)
             if fill_slots:
-                words = fill_shape_slots(net, fb[i:i + 1], words, m)
+                words = fill_shape_slots(net, fb[i:i + 1], words, m,
+                                         threshold=slot_threshold)
             out.append(detokenize(words))
     return out
 
 
 def evaluate(net: SceneCaptionerNet, feats: torch.Tensor, scenes: Sequence[Scene],
              held_out: str | None = None, parsed: Sequence[Scene] | None = None,
-             fill_slots: bool = False) -> dict:
+             fill_slots: bool = False, slot_threshold: float | None = None) -> dict:
     """BLEU-4 and CIDEr-D against :data:`N_REFERENCES` full references per scene (every
     object, the held-out shape included), the hallucination rate against the ground truth
     (and against ``parsed``, the scene parser's reading of each image, if given) and, with
     ``held_out``, how often scenes that contain it get the word (and how often scenes without
     it get it anyway). ``fill_slots``: decode with :func:`fill_shape_slots`."""
     from engine.scenes.metrics import bleu4, cider
-    caps = caption_batch(net, feats, fill_slots=fill_slots)
+    caps = caption_batch(net, feats, fill_slots=fill_slots, slot_threshold=slot_threshold)
     refs = [references(s) for s in scenes]
     out = {"scenes": len(scenes), "bleu4": round(bleu4(refs, caps), 4),
            "cider": round(cider(refs, caps), 4),
@@ -508,6 +509,8 @@ def evaluate(net: SceneCaptionerNet, feats: torch.Tensor, scenes: Sequence[Scene
         out["held_out_named_when_absent"] = (round(float(np.mean(
             [held_out in tokenize(caps[i]) for i in hasnt])), 4) if hasnt else 0.0)
     out["fill_slots"] = fill_slots
+    if fill_slots and slot_threshold is not None:
+        out["slot_threshold"] = slot_threshold
     out["examples"] = [{"caption": caps[i], "reference": refs[i][0]} for i in range(3)]
     return out
 
@@ -515,7 +518,7 @@ def evaluate(net: SceneCaptionerNet, feats: torch.Tensor, scenes: Sequence[Scene
 def evaluate_split(net: SceneCaptionerNet, split: str = "test", n: int = 1000,
                    data_dir: str | Path | None = None, held_out: str | None = None,
                    log: Callable[[str], None] = print, parser=None,
-                   fill_slots: bool = False) -> dict:
+                   fill_slots: bool = False, slot_threshold: float | None = None) -> dict:
     """:func:`evaluate` on ``n`` scenes of a held-out split (grid features cached); with
     ``parser`` (a :class:`~engine.scenes.parser.SceneParser`) also the hallucination rate
     against its reading of the images."""
@@ -527,7 +530,7 @@ def evaluate_split(net: SceneCaptionerNet, split: str = "test", n: int = 1000,
     parsed = None
     if parser is not None:
         parsed = [scene_from_parser(p) for p in parser(images)]
-    return evaluate(net, feats, scenes, held_out, parsed, fill_slots)
+    return evaluate(net, feats, scenes, held_out, parsed, fill_slots, slot_threshold)
 
 
 __all__ = ["CAPTION_WORDS", "CaptionerTrainConfig", "HallucinationScore", "N_REFERENCES",

@@ -219,7 +219,7 @@ def build_scenes() -> None:
     upload_button.click(scene_caption_upload, [upload, decoding, sample_seed], outputs,
                         api_name="scene_caption_upload", concurrency_id="cpu").failure(
         scene_cleared, None, outputs, api_name=False, queue=False)
-    words.select(show_word, state, [shown, words], api_name=False, concurrency_id="cpu")
+    words.select(show_word, state, [shown, words], api_name=False, queue=False)  # light: no queue
     # for API clients only (hidden): one word's map for a seed, as a click shows it
     word_index = gr.Number(0, precision=0, visible=False, label="Word index (0-based)")
     word_out = gr.Textbox(visible=False, label="Word")

@@ -233,7 +233,7 @@ def build() -> None:
     """Add the Caption tab to the current Blocks."""
     with gr.Tab("Caption", id="caption"):
         with gr.Tabs():
-            with gr.Tab("Photos", id="caption-photos"):
+            with gr.Tab("Photo captions", id="caption-photos"):
                 build_photos()
             with gr.Tab("Scenes (learned captioner)", id="caption-scenes"):
                 build_scenes()

@@ -154,7 +154,7 @@ def build_scenes() -> None:
         "CLEVR-Change pairs: two attention maps find the change in the before and in the after "
         "image, and a dynamic speaker chooses per word between the before, difference and after "
         "features. **New pair** draws a random pair of the chosen type; the ground truth is "
-        "shown beside DUDA's sentence. Only this world: photos stay on the Photos sub-tab.")
+        "shown beside DUDA's sentence. Only this world: photos stay on the Photo pairs sub-tab.")
     with gr.Row():
         seed = gr.Number(0, precision=0, minimum=0, maximum=scenes.MAX_SEED, label="Pair seed")
         change_type = gr.Dropdown(list(scenes.CHANGE_CHOICES), value="random",
@@ -186,7 +186,7 @@ def build() -> None:
     """Add the Describe-the-changes tab to the current Blocks."""
     with gr.Tab("Describe the changes", id="change"):
         with gr.Tabs():
-            with gr.Tab("Photos", id="change-photos"):
+            with gr.Tab("Photo pairs", id="change-photos"):
                 build_photos()
             with gr.Tab("Scenes (DUDA)", id="change-scenes"):
                 build_scenes()

@@ -11,7 +11,7 @@ import os
 
 import gradio as gr
 
-from demos import caption, change, edit, fewshot, retrieval, segment
+from demos import caption, change, edit, fewshot, generate, retrieval, segment
 from demos.common import install_gradio_patches
 from engine.runtime import quiet_libraries
 
@@ -44,6 +44,7 @@ def build_app() -> gr.Blocks:
             edit.build()
             retrieval.build()
             segment.build()
+            generate.build()
     demo.queue(default_concurrency_limit=CPU_CONCURRENCY, max_size=200)
     return demo
 

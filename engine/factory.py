@@ -319,6 +319,21 @@ def scene_change_pipeline(model: str | None = None) -> Any:
     return SceneChangePipeline(change_captioner(model), name=model)
 
 
+#: The registry name of the scene world's text-to-image generator.
+SCENE_GENERATOR = "scene-generator"
+
+
+def _generate_models() -> list[str]:
+    """Registered text-to-image generators (empty when
+    ``assets/generation/scene_generator.safetensors`` is missing)."""
+    return list_models(task="generation")
+
+
+def _build_generate(model: str):
+    from engine.generation.pipeline import GeneratePipeline
+    return GeneratePipeline(load_model(model), name=model)
+
+
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task("caption", EMBEDDED_BACKBONE, _caption_models, _build_caption),
     Task("change", EMBEDDED_BACKBONE, _change_models, _build_change),
@@ -327,6 +342,7 @@ TASKS: dict[str, Task] = {t.name: t for t in (
     Task("segment", EMBEDDED_BACKBONE, _segment_models, _build_segment),
     Task("fewshot", EMBEDDED_BACKBONE, _fewshot_models, _build_fewshot),
     Task("handwriting", DEFAULT_HANDWRITING, _handwriting_models, _build_handwriting),
+    Task("generate", SCENE_GENERATOR, _generate_models, _build_generate),
 )}
 
 _PIPELINES: dict[tuple[str, str], Any] = {}
@@ -457,4 +473,4 @@ __all__ = ["Choice", "TASKS", "check_model", "choose_pipeline", "default_model",
            "handwriting_models", "handwriting_pipeline", "list_models", "model_info", "preload",
            "scene_captioner", "scene_captioner_models", "scene_parser", "scene_parser_models",
            "task_models", "SCENE_CAPTIONER", "DUDA", "change_captioner", "change_captioner_models",
-           "scene_caption_pipeline", "scene_change_pipeline"]
+           "scene_caption_pipeline", "scene_change_pipeline", "SCENE_GENERATOR"]

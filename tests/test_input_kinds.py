@@ -428,9 +428,13 @@ def test_list_models_with_an_unknown_task_is_a_user_error_listing_the_tasks(caps
     assert "fewshot-method" in err
 
 
-def test_a_folder_given_as_an_image_is_named_a_folder(capsys):
-    status, rows, err = cli(capsys, "caption", str(EXAMPLES))
+def test_a_folder_given_as_an_image_is_named_a_folder(capsys, tmp_path):
+    # caption takes folders (their image files); commands that take one image name the folder
+    status, rows, err = cli(capsys, "edit", str(EXAMPLES), "--text", "make it red",
+                            "--out", str(tmp_path / "out.png"))
     assert status == 2 and rows == [] and "examples is a folder, not an image file" in err
+    status, rows, err = cli(capsys, "caption", str(tmp_path))  # a folder without images
+    assert status == 2 and rows == [] and "no image files in this folder" in err
     with pytest.raises(ImageInputError, match="is a folder"):
         load_mask(EXAMPLES, size=(4, 4))
 

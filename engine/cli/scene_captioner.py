@@ -123,7 +123,7 @@ def caption_image(image, model: str | None = None, decoding: str = "greedy", bea
     net = scene_captioner(model)
     t0 = time.perf_counter()
     size = 128
-    arr = np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))
+    arr = np.array(image.convert("RGB").resize((size, size), Image.BILINEAR))
     x = torch.from_numpy(arr).permute(2, 0, 1)[None].float() / 255.0
     feats = net.grid_features(x)
     if decoding == "greedy":

@@ -169,3 +169,25 @@ def test_caption_images_without_held_out_needs_a_held_out_shape():
     cfg = CaptionerTrainConfig(held_out="cylinder", caption_images="without-held-out",
                                tag_weight=1.0)
     assert cfg.tag_weight == 1.0
+
+
+def test_fill_shape_slots_from_objects_takes_the_shape_under_the_attention_peak():
+    """Detector-tag slot filling: the noun whose map peaks on the parser's cylinder becomes
+    "cylinder"; a noun whose peak is far from every object keeps its word."""
+    from engine.scenes.captioner import fill_shape_slots_from_objects
+    from engine.scenes.parser import ParsedObject
+    objects = [ParsedObject(SceneObject("cylinder", "red", "large", "metal", 0.0, 0.0), 0.9,
+                            (20.0, 100.0)),
+               ParsedObject(SceneObject("cube", "blue", "small", "rubber", 1.0, 1.0), 0.9,
+                            (100.0, 20.0))]
+    words = ["a", "red", "sphere", "is", "left", "of", "a", "blue", "sphere", ".", "a", "sphere"]
+    maps = torch.zeros(len(words), 16, 16)
+    maps[:, 8, 8] = 1.0                     # default: the centre, far from both objects
+    maps[2] = 0
+    maps[2, 12, 2] = 1.0                    # cell centre (20, 100) px: the cylinder
+    maps[8] = 0
+    maps[8, 2, 12] = 1.0                    # cell centre (100, 20) px: the cube
+    out = fill_shape_slots_from_objects(words, maps, objects)
+    assert out[2] == "cylinder" and out[8] == "cube" and out[11] == "sphere"
+    assert out[:2] == words[:2] and out[3:8] == words[3:8]
+    assert fill_shape_slots_from_objects(words, maps, []) == words

@@ -56,6 +56,9 @@ def register(sub) -> None:
                    help="also report how often scenes with this shape get its word")
     p.add_argument("--fill-slots", action="store_true",
                    help="tag-conditioned decoding: the visual vocabulary names every shape slot")
+    p.add_argument("--fill-slots-from-parser", action="store_true",
+                   help="detector-tag decoding: each shape slot takes the shape of the scene "
+                        "parser's object under the word's attention peak")
     p.add_argument("--slot-threshold", type=float, default=None,
                    help="with --fill-slots: a slot may only take a shape whose image-level tag "
                         "logit exceeds this")
@@ -104,7 +107,8 @@ def run_eval(args) -> int:
     from engine.factory import scene_parser
     result = evaluate_split(net, args.split, args.n, args.data_dir, args.held_out,
                             log=lambda m: sys.stderr.write(m + "\n"), parser=scene_parser(),
-                            fill_slots=args.fill_slots, slot_threshold=args.slot_threshold)
+                            fill_slots=args.fill_slots, slot_threshold=args.slot_threshold,
+                            fill_from_parser=args.fill_slots_from_parser)
     print(json.dumps({"model": name, "split": args.split, **result}))
     return 0
 

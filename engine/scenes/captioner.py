@@ -465,10 +465,49 @@ def fill_shape_slots(net: SceneCaptionerNet, feats: torch.Tensor, words: list[st
     return out
 
 
+def fill_shape_slots_from_objects(words: list[str], maps: torch.Tensor, objects,
+                                  image_size: int = 128, radius: float = 12.0) -> list[str]:
+    """Slot filling with a detector's tags (nocaps' constrained decoding uses detector tags,
+    Anderson et al., EMNLP 2017): every shape noun becomes the shape of the detected object
+    nearest the peak of the word's cross-attention map, if one lies within ``radius`` pixels.
+
+    Args:
+        words: the decoded words. maps: (len(words), g, g) their attention maps.
+        objects: the scene parser's :class:`~engine.scenes.parser.ParsedObject` list of the
+            image (``uv`` in pixels of an ``image_size`` square image).
+        radius: largest distance (pixels) from the peak cell's centre to an object's centre.
+
+    Returns:
+        The words with the shape slots filled (unchanged where no object is near).
+
+    Raises:
+        ValueError: ``maps`` does not have one map per word.
+    """
+    if len(maps) != len(words):
+        raise ValueError(f"{len(maps)} attention maps for {len(words)} words")
+    out = list(words)
+    if not objects:
+        return out
+    g = maps.shape[-1]
+    cell = image_size / g
+    uv = np.array([o.uv for o in objects], np.float64)                  # (n, 2) pixels
+    for k, w in enumerate(words):
+        if w not in SHAPES:
+            continue
+        r, c = divmod(int(maps[k].reshape(-1).argmax()), g)
+        d = np.hypot(uv[:, 0] - (c + 0.5) * cell, uv[:, 1] - (r + 0.5) * cell)
+        j = int(d.argmin())
+        if d[j] <= radius:
+            out[k] = objects[j].object.shape
+    return out
+
+
 def caption_batch(net: SceneCaptionerNet, feats: torch.Tensor, batch: int = 100,
-                  fill_slots: bool = False, slot_threshold: float | None = None) -> list[str]:
+                  fill_slots: bool = False, slot_threshold: float | None = None,
+                  objects=None) -> list[str]:
     """Greedy captions of (N, C, g, g) grid features (with ``fill_slots``, every shape noun
-    chosen by :func:`fill_shape_slots`, gated by ``slot_threshold``)."""
+    chosen by :func:`fill_shape_slots`, gated by ``slot_threshold``; with ``objects``, the
+    scene parser's objects of each image, by :func:`fill_shape_slots_from_objects`)."""
     out = []
     for a in range(0, len(feats), batch):
         fb = feats[a:a + batch].float()
@@ -478,20 +517,24 @@ def caption_batch(net: SceneCaptionerNet, feats: torch.Tensor, batch: int = 100,
             if fill_slots:
                 words = fill_shape_slots(net, fb[i:i + 1], words, m,
                                          threshold=slot_threshold)
+            if objects is not None:
+                words = fill_shape_slots_from_objects(words, m, objects[a + i])
             out.append(detokenize(words))
     return out
 
 
 def evaluate(net: SceneCaptionerNet, feats: torch.Tensor, scenes: Sequence[Scene],
              held_out: str | None = None, parsed: Sequence[Scene] | None = None,
-             fill_slots: bool = False, slot_threshold: float | None = None) -> dict:
+             fill_slots: bool = False, slot_threshold: float | None = None,
+             parsed_objects=None) -> dict:
     """BLEU-4 and CIDEr-D against :data:`N_REFERENCES` full references per scene (every
     object, the held-out shape included), the hallucination rate against the ground truth
     (and against ``parsed``, the scene parser's reading of each image, if given) and, with
     ``held_out``, how often scenes that contain it get the word (and how often scenes without
     it get it anyway). ``fill_slots``: decode with :func:`fill_shape_slots`."""
     from engine.scenes.metrics import bleu4, cider
-    caps = caption_batch(net, feats, fill_slots=fill_slots, slot_threshold=slot_threshold)
+    caps = caption_batch(net, feats, fill_slots=fill_slots, slot_threshold=slot_threshold,
+                         objects=parsed_objects)
     refs = [references(s) for s in scenes]
     out = {"scenes": len(scenes), "bleu4": round(bleu4(refs, caps), 4),
            "cider": round(cider(refs, caps), 4),
@@ -511,6 +554,7 @@ def evaluate(net: SceneCaptionerNet, feats: torch.Tensor, scenes: Sequence[Scene
     out["fill_slots"] = fill_slots
     if fill_slots and slot_threshold is not None:
         out["slot_threshold"] = slot_threshold
+    out["fill_slots_from_parser"] = parsed_objects is not None
     out["examples"] = [{"caption": caps[i], "reference": refs[i][0]} for i in range(3)]
     return out
 
@@ -518,7 +562,8 @@ def evaluate(net: SceneCaptionerNet, feats: torch.Tensor, scenes: Sequence[Scene
 def evaluate_split(net: SceneCaptionerNet, split: str = "test", n: int = 1000,
                    data_dir: str | Path | None = None, held_out: str | None = None,
                    log: Callable[[str], None] = print, parser=None,
-                   fill_slots: bool = False, slot_threshold: float | None = None) -> dict:
+                   fill_slots: bool = False, slot_threshold: float | None = None,
+                   fill_from_parser: bool = False) -> dict:
     """:func:`evaluate` on ``n`` scenes of a held-out split (grid features cached); with
     ``parser`` (a :class:`~engine.scenes.parser.SceneParser`) also the hallucination rate
     against its reading of the images."""
@@ -527,14 +572,17 @@ def evaluate_split(net: SceneCaptionerNet, split: str = "test", n: int = 1000,
     work.mkdir(parents=True, exist_ok=True)
     feats, scenes, images = _cached_features(net, DatasetSpec("scenes", split, n), data_dir,
                                              work, log)
-    parsed = None
+    parsed = objects = None
     if parser is not None:
-        parsed = [scene_from_parser(p) for p in parser(images)]
-    return evaluate(net, feats, scenes, held_out, parsed, fill_slots, slot_threshold)
+        objects = parser(images)
+        parsed = [scene_from_parser(p) for p in objects]
+    return evaluate(net, feats, scenes, held_out, parsed, fill_slots, slot_threshold,
+                    objects if fill_from_parser else None)
 
 
 __all__ = ["CAPTION_WORDS", "CaptionerTrainConfig", "HallucinationScore", "N_REFERENCES",
            "TAG_WORDS", "caption_batch", "caption_loss", "encode_batch", "evaluate",
-           "evaluate_split", "exists", "fill_shape_slots", "grid_features", "hallucination", "mentions",
+           "evaluate_split", "exists", "fill_shape_slots", "fill_shape_slots_from_objects",
+           "grid_features", "hallucination", "mentions",
            "new_captioner", "references", "scene_from_parser", "tag_loss", "tags",
            "train_captioner", "without_shape"]

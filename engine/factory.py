@@ -293,6 +293,32 @@ def change_captioner(model: str | None = None) -> Any:
     return DudaCaptioner(load_model(model))
 
 
+@functools.lru_cache(maxsize=4)
+def scene_caption_pipeline(model: str | None = None) -> Any:
+    """The process-wide :class:`engine.scenes.demo.SceneCaptionPipeline` on scene captioner
+    ``model`` (default :data:`SCENE_CAPTIONER`) with the scene parser, read-only.
+
+    Raises:
+        UserInputError: not a registered scene captioner (the message lists the valid ones).
+    """
+    from engine.scenes.demo import SceneCaptionPipeline
+    model = model or SCENE_CAPTIONER
+    return SceneCaptionPipeline(scene_captioner(model), scene_parser(), name=model)
+
+
+@functools.lru_cache(maxsize=4)
+def scene_change_pipeline(model: str | None = None) -> Any:
+    """The process-wide :class:`engine.scenes.demo.SceneChangePipeline` on change captioner
+    ``model`` (default :data:`DUDA`), read-only.
+
+    Raises:
+        UserInputError: not a registered change captioner (the message lists the valid ones).
+    """
+    from engine.scenes.demo import SceneChangePipeline
+    model = model or DUDA
+    return SceneChangePipeline(change_captioner(model), name=model)
+
+
 #: The registry name of the scene world's text-to-image generator.
 SCENE_GENERATOR = "scene-generator"
 
@@ -505,4 +531,4 @@ __all__ = ["Choice", "TASKS", "check_model", "hub_repo", "offered_hub_models",
            "handwriting_models", "handwriting_pipeline", "list_models", "model_info", "preload",
            "scene_captioner", "scene_captioner_models", "scene_parser", "scene_parser_models",
            "task_models", "SCENE_CAPTIONER", "DUDA", "change_captioner", "change_captioner_models",
-           "SCENE_GENERATOR"]
+           "scene_caption_pipeline", "scene_change_pipeline", "SCENE_GENERATOR"]

@@ -33,6 +33,11 @@ def register(sub) -> None:
                    help="VIVO experiment: a shape no training caption names (e.g. cylinder)")
     p.add_argument("--tag-steps", type=int, default=0,
                    help="VIVO: tag pre-training steps before the caption steps")
+    p.add_argument("--caption-images", default="full", choices=["full", "without-held-out"],
+                   help="with --held-out: caption steps on the training images (full) or on "
+                        "the training scenes re-rendered without the held-out objects")
+    p.add_argument("--tag-weight", type=float, default=0.0,
+                   help="VIVO: keep the tag loss, with this weight, during the caption steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--checkpoint-every", type=int, default=100)
@@ -49,6 +54,14 @@ def register(sub) -> None:
     p.add_argument("--n", type=int, default=1000, help="scenes")
     p.add_argument("--held-out", default=None,
                    help="also report how often scenes with this shape get its word")
+    p.add_argument("--fill-slots", action="store_true",
+                   help="tag-conditioned decoding: the visual vocabulary names every shape slot")
+    p.add_argument("--fill-slots-from-parser", action="store_true",
+                   help="detector-tag decoding: each shape slot takes the shape of the scene "
+                        "parser's object under the word's attention peak")
+    p.add_argument("--slot-threshold", type=float, default=None,
+                   help="with --fill-slots: a slot may only take a shape whose image-level tag "
+                        "logit exceeds this")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=run_eval)
@@ -60,7 +73,8 @@ def run_train(args) -> int:
         cfg = CaptionerTrainConfig(
             n_train=args.n_train, n_val=args.n_val, steps=args.steps,
             batch_size=args.batch_size, lr=args.lr, d_model=args.d_model, layers=args.layers,
-            held_out=args.held_out, tag_steps=args.tag_steps, seed=args.seed,
+            held_out=args.held_out, tag_steps=args.tag_steps,
+            caption_images=args.caption_images, tag_weight=args.tag_weight, seed=args.seed,
             threads=args.threads, checkpoint_every=args.checkpoint_every,
             max_minutes=args.max_minutes, data_dir=args.data_dir, out=args.out,
             command="python -m engine " + shlex.join(sys.argv[1:]))
@@ -92,7 +106,9 @@ def run_eval(args) -> int:
         net, name = scene_captioner(), SCENE_CAPTIONER
     from engine.factory import scene_parser
     result = evaluate_split(net, args.split, args.n, args.data_dir, args.held_out,
-                            log=lambda m: sys.stderr.write(m + "\n"), parser=scene_parser())
+                            log=lambda m: sys.stderr.write(m + "\n"), parser=scene_parser(),
+                            fill_slots=args.fill_slots, slot_threshold=args.slot_threshold,
+                            fill_from_parser=args.fill_slots_from_parser)
     print(json.dumps({"model": name, "split": args.split, **result}))
     return 0
 

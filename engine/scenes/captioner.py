@@ -24,10 +24,18 @@ VIVO (Hu et al., "VIVO: Visual Vocabulary Pre-Training for Novel Object Captioni
 the scene without its cylinders, while the images keep them), but the tag data (image -> the
 set of object words of its scene) does; ``tag_steps`` > 0 pre-trains the visual vocabulary
 (multi-label tags scored against the decoder's own word embeddings) before the caption steps.
+With ``caption_images="without-held-out"`` the caption data are the training scenes re-rendered
+*without* their held-out objects (nocaps' set-up: the caption data never show the novel object,
+only the tag data do), and ``tag_weight`` > 0 keeps the tag loss during the caption steps.
+At inference, :func:`fill_shape_slots` lets the visual vocabulary name each object the caption
+mentions (tag-conditioned decoding, in the spirit of the constrained beam search of Anderson et
+al., "Guided Open Vocabulary Image Captioning with Constrained Beam Search", EMNLP 2017, which
+nocaps uses with detector tags).
 """
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -203,7 +211,32 @@ def _cached_features(net, spec: DatasetSpec, data_dir: Path, work: Path, log):
     return feats, scenes, data["images"]
 
 
+def _removed_features(net, spec: DatasetSpec, scenes: Sequence[Scene], held_out: str,
+                      work: Path, log) -> torch.Tensor:
+    """Grid features of ``scenes`` re-rendered without their ``held_out`` objects (same camera
+    and lights, the dataset's size and supersampling), cached under ``work``."""
+    from engine.scenes.render import render
+    path = work / f"captioner-grid-{spec.split}-{spec.n}-{spec.size}px-without-{held_out}.pt"
+    if path.exists():
+        return torch.load(path)
+    t0 = time.perf_counter()
+    out = []
+    for a in range(0, len(scenes), 100):
+        images = np.stack([render(without_shape(s, held_out), spec.size, spec.supersample).image
+                           for s in scenes[a:a + 100]])
+        out.append(grid_features(net, images))
+        log(f"rendered {a + len(images)}/{len(scenes)} scenes without {held_out}s "
+            f"({time.perf_counter() - t0:.0f}s)")
+    feats = torch.cat(out)
+    torch.save(feats, path)
+    return feats
+
+
 # -- training --------------------------------------------------------------------------------
+#: What the caption steps of a held-out run see (:class:`CaptionerTrainConfig`).
+CAPTION_IMAGES = ("full", "without-held-out")
+
+
 @dataclass(frozen=True)
 class CaptionerTrainConfig:
     """Settings of a run (all recorded in the checkpoint's metadata).
@@ -214,6 +247,10 @@ class CaptionerTrainConfig:
         steps, batch_size, lr, weight_decay, warmup: caption optimisation.
         held_out: a shape no training caption names (VIVO experiment), or None.
         tag_steps: VIVO tag pre-training steps before the caption steps (0: none).
+        caption_images: with ``held_out``, what the caption steps see: "full" (the training
+            images, described without their held-out objects) or "without-held-out" (every
+            training scene re-rendered without its held-out objects, described fully).
+        tag_weight: weight of the tag loss added to every caption step (0: captions only).
         seed, threads, checkpoint_every, max_minutes, out, data_dir, work_dir, command: as in
             the scene parser's trainer.
         parser: the scene parser checkpoint whose CNN is the frozen encoder.
@@ -232,6 +269,8 @@ class CaptionerTrainConfig:
     warmup: int = 100
     held_out: str | None = None
     tag_steps: int = 0
+    caption_images: str = "full"
+    tag_weight: float = 0.0
     seed: int = 0
     threads: int = 1
     checkpoint_every: int = 100
@@ -247,8 +286,14 @@ class CaptionerTrainConfig:
                      "d_model", "layers", "heads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.tag_steps < 0:
-            raise ValueError(f"tag_steps must be >= 0, got {self.tag_steps}")
+        if self.tag_steps < 0 or self.tag_weight < 0:
+            raise ValueError(f"tag_steps and tag_weight must be >= 0, got {self.tag_steps}, "
+                             f"{self.tag_weight}")
+        if self.caption_images not in CAPTION_IMAGES:
+            raise ValueError(f"caption_images must be one of {', '.join(CAPTION_IMAGES)}, got "
+                             f"{self.caption_images!r}")
+        if self.caption_images != "full" and self.held_out is None:
+            raise ValueError(f"caption_images={self.caption_images!r} needs held_out")
         if self.held_out is not None and self.held_out not in SHAPES:
             raise ValueError(f"held_out must be one of {', '.join(SHAPES)}, got {self.held_out!r}")
 
@@ -285,6 +330,10 @@ def train_captioner(cfg: CaptionerTrainConfig, log: Callable[[str], None] = prin
     vfeats, vscenes, _ = _cached_features(net, DatasetSpec("scenes", "val", cfg.n_val),
                                           data_dir, work, log)
     refs = [references(s, held_out=cfg.held_out) for s in scenes]
+    cap_feats = feats
+    if cfg.caption_images == "without-held-out":
+        cap_feats = _removed_features(net, DatasetSpec("scenes", "train", cfg.n_train), scenes,
+                                      cfg.held_out, work, log)
     tag_ids = torch.tensor([net.config.vocab.index(w) for w in TAG_WORDS])
     tag_targets = torch.tensor([[w in tags(s) for w in TAG_WORDS] for s in scenes],
                                dtype=torch.float32)
@@ -322,7 +371,9 @@ def train_captioner(cfg: CaptionerTrainConfig, log: Callable[[str], None] = prin
             loss = tag_loss(net, x, tag_targets[idx], tag_ids)
         else:
             caps = [refs[i][int(rng.integers(N_REFERENCES))] for i in idx]
-            loss = caption_loss(net, x, encode_batch(net, caps))
+            loss = caption_loss(net, cap_feats[idx].float(), encode_batch(net, caps))
+            if cfg.tag_weight:
+                loss = loss + cfg.tag_weight * tag_loss(net, x, tag_targets[idx], tag_ids)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -361,24 +412,129 @@ def train_captioner(cfg: CaptionerTrainConfig, log: Callable[[str], None] = prin
 
 
 # -- evaluation ------------------------------------------------------------------------------
-def caption_batch(net: SceneCaptionerNet, feats: torch.Tensor, batch: int = 100
-                  ) -> list[str]:
-    """Greedy captions of (N, C, g, g) grid features."""
+@torch.no_grad()
+def fill_shape_slots(net: SceneCaptionerNet, feats: torch.Tensor, words: list[str],
+                     maps: torch.Tensor, shapes: Sequence[str] = SHAPES,
+                     threshold: float | None = None) -> list[str]:
+    """Tag-conditioned decoding: the visual vocabulary names the object of every shape slot.
+
+    Each shape noun the decoder wrote ("cube", ...) is replaced by the shape word whose
+    visual-vocabulary score (:meth:`SceneCaptionerNet.tag_logits`' per-cell score, the cell's
+    memory vector against the word's embedding) is highest where the decoder looked while
+    writing it (the word's cross-attention map as weights over the cells). A word that no
+    caption trained on (VIVO's novel object) can so fill a slot, as detector tags do in the
+    constrained beam search that nocaps uses (Anderson et al., EMNLP 2017); only the nouns
+    change, so the caption's structure stays the decoder's. With ``threshold``, a slot may only
+    take a word the image's tags detect (:meth:`SceneCaptionerNet.tag_logits` above
+    ``threshold``: the words of the image's constraint set); with none detected the decoder's
+    word stays.
+
+    Args:
+        net: the captioner.
+        feats: (1, C, g, g) grid features of the image.
+        words: the decoded words (no specials).
+        maps: (len(words), g, g) their cross-attention maps (each sums to 1).
+        shapes: the words a slot may take (those in the vocabulary).
+        threshold: least image-level tag logit of a word a slot may take (None: any word).
+
+    Returns:
+        The words with every shape slot filled.
+
+    Raises:
+        ValueError: ``maps`` does not have one map per word.
+    """
+    if len(maps) != len(words):
+        raise ValueError(f"{len(maps)} attention maps for {len(words)} words")
+    vocab = net.config.vocab
+    shapes = [w for w in shapes if w in vocab]
+    slots = [k for k, w in enumerate(words) if w in shapes]
+    if not slots:
+        return list(words)
+    if threshold is not None:
+        logits = net.tag_logits(feats.float())[0]                      # (V,)
+        shapes = [w for w in shapes if float(logits[vocab.index(w)]) > threshold]
+        if not shapes:
+            return list(words)
+    m = net.memory(feats.float())[0]                                   # (S, d)
+    e = net.embed.weight[[vocab.index(w) for w in shapes]]             # (n_shapes, d)
+    cell_scores = m @ e.T / math.sqrt(net.config.d_model)              # (S, n_shapes)
+    out = list(words)
+    for k in slots:
+        score = maps[k].reshape(-1).float() @ cell_scores              # (n_shapes,)
+        out[k] = shapes[int(score.argmax())]
+    return out
+
+
+def fill_shape_slots_from_objects(words: list[str], maps: torch.Tensor, objects,
+                                  image_size: int = 128, radius: float = 12.0) -> list[str]:
+    """Slot filling with a detector's tags (nocaps' constrained decoding uses detector tags,
+    Anderson et al., EMNLP 2017): every shape noun becomes the shape of the detected object
+    nearest the peak of the word's cross-attention map, if one lies within ``radius`` pixels.
+
+    Args:
+        words: the decoded words. maps: (len(words), g, g) their attention maps.
+        objects: the scene parser's :class:`~engine.scenes.parser.ParsedObject` list of the
+            image (``uv`` in pixels of an ``image_size`` square image).
+        radius: largest distance (pixels) from the peak cell's centre to an object's centre.
+
+    Returns:
+        The words with the shape slots filled (unchanged where no object is near).
+
+    Raises:
+        ValueError: ``maps`` does not have one map per word.
+    """
+    if len(maps) != len(words):
+        raise ValueError(f"{len(maps)} attention maps for {len(words)} words")
+    out = list(words)
+    if not objects:
+        return out
+    g = maps.shape[-1]
+    cell = image_size / g
+    uv = np.array([o.uv for o in objects], np.float64)                  # (n, 2) pixels
+    for k, w in enumerate(words):
+        if w not in SHAPES:
+            continue
+        r, c = divmod(int(maps[k].reshape(-1).argmax()), g)
+        d = np.hypot(uv[:, 0] - (c + 0.5) * cell, uv[:, 1] - (r + 0.5) * cell)
+        j = int(d.argmin())
+        if d[j] <= radius:
+            out[k] = objects[j].object.shape
+    return out
+
+
+def caption_batch(net: SceneCaptionerNet, feats: torch.Tensor, batch: int = 100,
+                  fill_slots: bool = False, slot_threshold: float | None = None,
+                  objects=None) -> list[str]:
+    """Greedy captions of (N, C, g, g) grid features (with ``fill_slots``, every shape noun
+    chosen by :func:`fill_shape_slots`, gated by ``slot_threshold``; with ``objects``, the
+    scene parser's objects of each image, by :func:`fill_shape_slots_from_objects`)."""
     out = []
     for a in range(0, len(feats), batch):
-        ids, _ = net.greedy(feats[a:a + batch].float())
-        out += [detokenize(net.decode_ids(s)) for s in ids]
+        fb = feats[a:a + batch].float()
+        ids, maps = net.greedy(fb)
+        for i, (s, m) in enumerate(zip(ids, maps)):
+            words = net.decode_ids(s)
+            if fill_slots:
+                words = fill_shape_slots(net, fb[i:i + 1], words, m,
+                                         threshold=slot_threshold)
+            if objects is not None:
+                words = fill_shape_slots_from_objects(words, m, objects[a + i])
+            out.append(detokenize(words))
     return out
 
 
 def evaluate(net: SceneCaptionerNet, feats: torch.Tensor, scenes: Sequence[Scene],
-             held_out: str | None = None, parsed: Sequence[Scene] | None = None) -> dict:
+             held_out: str | None = None, parsed: Sequence[Scene] | None = None,
+             fill_slots: bool = False, slot_threshold: float | None = None,
+             parsed_objects=None) -> dict:
     """BLEU-4 and CIDEr-D against :data:`N_REFERENCES` full references per scene (every
     object, the held-out shape included), the hallucination rate against the ground truth
     (and against ``parsed``, the scene parser's reading of each image, if given) and, with
-    ``held_out``, how often scenes that contain it get the word."""
+    ``held_out``, how often scenes that contain it get the word (and how often scenes without
+    it get it anyway). ``fill_slots``: decode with :func:`fill_shape_slots`."""
     from engine.scenes.metrics import bleu4, cider
-    caps = caption_batch(net, feats)
+    caps = caption_batch(net, feats, fill_slots=fill_slots, slot_threshold=slot_threshold,
+                         objects=parsed_objects)
     refs = [references(s) for s in scenes]
     out = {"scenes": len(scenes), "bleu4": round(bleu4(refs, caps), 4),
            "cider": round(cider(refs, caps), 4),
@@ -392,13 +548,22 @@ def evaluate(net: SceneCaptionerNet, feats: torch.Tensor, scenes: Sequence[Scene
         out["held_out"] = held_out
         out["held_out_scenes"] = len(has)
         out["held_out_named"] = round(float(np.mean(named)), 4) if has else 0.0
+        hasnt = [i for i in range(len(scenes)) if i not in set(has)]
+        out["held_out_named_when_absent"] = (round(float(np.mean(
+            [held_out in tokenize(caps[i]) for i in hasnt])), 4) if hasnt else 0.0)
+    out["fill_slots"] = fill_slots
+    if fill_slots and slot_threshold is not None:
+        out["slot_threshold"] = slot_threshold
+    out["fill_slots_from_parser"] = parsed_objects is not None
     out["examples"] = [{"caption": caps[i], "reference": refs[i][0]} for i in range(3)]
     return out
 
 
 def evaluate_split(net: SceneCaptionerNet, split: str = "test", n: int = 1000,
                    data_dir: str | Path | None = None, held_out: str | None = None,
-                   log: Callable[[str], None] = print, parser=None) -> dict:
+                   log: Callable[[str], None] = print, parser=None,
+                   fill_slots: bool = False, slot_threshold: float | None = None,
+                   fill_from_parser: bool = False) -> dict:
     """:func:`evaluate` on ``n`` scenes of a held-out split (grid features cached); with
     ``parser`` (a :class:`~engine.scenes.parser.SceneParser`) also the hallucination rate
     against its reading of the images."""
@@ -407,14 +572,17 @@ def evaluate_split(net: SceneCaptionerNet, split: str = "test", n: int = 1000,
     work.mkdir(parents=True, exist_ok=True)
     feats, scenes, images = _cached_features(net, DatasetSpec("scenes", split, n), data_dir,
                                              work, log)
-    parsed = None
+    parsed = objects = None
     if parser is not None:
-        parsed = [scene_from_parser(p) for p in parser(images)]
-    return evaluate(net, feats, scenes, held_out, parsed)
+        objects = parser(images)
+        parsed = [scene_from_parser(p) for p in objects]
+    return evaluate(net, feats, scenes, held_out, parsed, fill_slots, slot_threshold,
+                    objects if fill_from_parser else None)
 
 
 __all__ = ["CAPTION_WORDS", "CaptionerTrainConfig", "HallucinationScore", "N_REFERENCES",
            "TAG_WORDS", "caption_batch", "caption_loss", "encode_batch", "evaluate",
-           "evaluate_split", "exists", "grid_features", "hallucination", "mentions",
+           "evaluate_split", "exists", "fill_shape_slots", "fill_shape_slots_from_objects",
+           "grid_features", "hallucination", "mentions",
            "new_captioner", "references", "scene_from_parser", "tag_loss", "tags",
            "train_captioner", "without_shape"]

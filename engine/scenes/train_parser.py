@@ -22,9 +22,9 @@ import torch
 
 from engine.models.scene_parser import SceneParserConfig, SceneParserNet, save_parser
 from engine.scenes.dataset import DatasetSpec, default_data_dir, load_dataset
-from engine.scenes.parser import (SceneParser, Targets, decode, encode_targets, parser_loss,
+from engine.scenes.parser import (SceneParser, Targets, encode_targets, parser_loss,
                                   score_parses)
-from engine.scenes.scene import Camera, Scene
+from engine.scenes.scene import Scene
 
 
 @dataclass(frozen=True)

@@ -133,8 +133,9 @@ def train(net: CirNet, data: TripletSet, cfg: TrainConfig, table: TextTable | No
     if net.config.method == "image-only":
         return {"steps": 0, "minutes": 0.0, "note": "no trainable query"}
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps,
-                                                pct_start=0.05)
+    warm = max(1, cfg.steps // 20)  # linear warm-up, then cosine decay to 0
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min((i + 1) / warm, 0.5 * (
+        1 + np.cos(np.pi * min(1.0, max(0, i - warm) / max(1, cfg.steps - warm))))))
     t0, log, losses = time.perf_counter(), {"val": []}, []
     step = 0
     for step in range(1, cfg.steps + 1):

@@ -293,6 +293,36 @@ def change_captioner(model: str | None = None) -> Any:
     return DudaCaptioner(load_model(model))
 
 
+#: The default composer of the Retrieve tab's "Scenes" source.
+SCENE_CIR = "scene-artemis"
+
+
+def scene_cir_models() -> list[str]:
+    """Registered scene composers, the default first (empty when none is in assets/)."""
+    names = list_models(task="scene-cir")
+    return sorted(names, key=lambda n: n != SCENE_CIR)
+
+
+@functools.lru_cache(maxsize=4)
+def scene_retrieval(model: str | None = None) -> Any:
+    """The process-wide :class:`engine.retrieval.scene_search.SceneRetrievalPipeline` of a
+    scene composer (default :data:`SCENE_CIR`), read-only.
+
+    Raises:
+        UserInputError: not a registered scene composer (the message lists the valid ones).
+    """
+    from engine.retrieval.scene_search import SceneGallery, SceneRetrievalPipeline
+    model = model or SCENE_CIR
+    valid = scene_cir_models()
+    if model not in valid:
+        raise UserInputError(unknown_name_message("scene composer", model, valid or [
+            "(none: train one with python -m engine train-scene-cir)"]))
+    composer = load_model(model)
+    text = load_model(EMBEDDED_TEXT) if composer.config.text_encoder == "minilm" else None
+    return SceneRetrievalPipeline(composer, SceneGallery.load(), load_model(EMBEDDED_BACKBONE),
+                                  text, name=model)
+
+
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task("caption", EMBEDDED_BACKBONE, _caption_models, _build_caption),
     Task("change", EMBEDDED_BACKBONE, _change_models, _build_change),

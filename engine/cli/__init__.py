@@ -21,7 +21,7 @@ from typing import Any
 
 #: Modules of engine.cli that define sub-commands, in --help order.
 COMMANDS = ["models", "caption", "classify", "train_fewshot", "fewshot_eval", "change", "retrieve", "edit", "segment",
-            "scenes", "scene_captioner", "duda", "scene_cir"]
+            "scenes", "scene_captioner", "duda", "scene_cir", "clipart"]
 
 
 def emit(obj: dict[str, Any]) -> None:

@@ -102,6 +102,15 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_export(args: argparse.Namespace) -> int:
+    from engine.retrieval.scene_search import GALLERY_PATH, export_gallery
+    from engine.retrieval.scene_triplets import load_triplets
+    data = load_triplets("test", args.bases, args.data_dir)
+    path = export_gallery(data, args.bases, args.out or GALLERY_PATH)
+    emit({"gallery": str(path), "bases": args.bases, "mb": round(path.stat().st_size / 1e6, 2)})
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("build-scene-triplets",
                        help="render CSS-style scene triplets and cache their features")
@@ -136,3 +145,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=run_eval)
+
+    p = sub.add_parser("export-scene-gallery",
+                       help="write the Retrieve tab's scene gallery (first test bases)")
+    p.add_argument("--bases", type=int, default=150)
+    p.add_argument("--out", default=None, help="default assets/retrieval/scene_gallery.npz")
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(func=run_export)

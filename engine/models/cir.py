@@ -23,8 +23,10 @@ instructions' small vocabulary).
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -234,4 +236,48 @@ class CirNet(nn.Module):
         return out
 
 
-__all__ = ["CirConfig", "CirNet", "LstmTextEncoder", "METHODS", "TEXT_ENCODERS", "tokenize"]
+#: Shipped composers (trained by ``python -m engine train-scene-cir``; cards beside them).
+ASSET_DIR = Path(__file__).resolve().parents[2] / "assets" / "retrieval"
+ASSETS = {"scene-artemis": ASSET_DIR / "scene_artemis.safetensors",
+          "scene-tirg": ASSET_DIR / "scene_tirg.safetensors"}
+
+
+def load_composer(path: str | Path) -> CirNet:
+    """A :class:`CirNet` from a safetensors file whose metadata holds its config, eval mode.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: not a composer checkpoint.
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"composer checkpoint {path} not found")
+    try:
+        with safe_open(str(path), "pt") as f:
+            config = CirConfig(**json.loads(f.metadata()["config"]))
+    except Exception as exc:  # not a safetensors file, or no config
+        raise ValueError(f"{path} is not a composer checkpoint") from exc
+    net = CirNet(config)
+    net.load_state_dict(load_file(str(path)))
+    return net.eval()
+
+
+def _register() -> None:
+    from engine.models._registry import ModelSpec, register_model
+    titles = {"scene-artemis": "ARTEMIS (explicit matching + implicit similarity)",
+              "scene-tirg": "TIRG (gated residual composition)"}
+    for name, path in ASSETS.items():
+        if path.is_file():
+            register_model(ModelSpec(
+                name=name, task="scene-cir", source="embedded",
+                factory=lambda device, dtype, path=path: load_composer(path).to(device, dtype),
+                description=f"scene-world composed retrieval: {titles[name]} over frozen "
+                            f"EfficientNet-Lite0 features and MiniLM text",
+                weights=f"assets/retrieval/{path.name}", license="MIT (trained here)",
+                size_mb=round(path.stat().st_size / 1e6, 2)))
+
+
+_register()
+
+__all__ = ["ASSETS", "load_composer", "CirConfig", "CirNet", "LstmTextEncoder", "METHODS", "TEXT_ENCODERS", "tokenize"]

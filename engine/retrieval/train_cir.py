@@ -94,7 +94,7 @@ def recall_at_k(net: CirNet, data: TripletSet, table: TextTable | None = None,
     feats = torch.from_numpy(data.features)
     cand = net.embed_images(feats)
     mask = data.target_mask()
-    kmax = max(ks)
+    kmax = min(max(ks), len(data.keys) - 1)
     hits = np.zeros((q_total, len(ks)), bool)
     for a in range(0, q_total, chunk):
         idx = np.arange(a, min(a + chunk, q_total))
@@ -188,21 +188,9 @@ def save_checkpoint(net: CirNet, path: str | Path, card: dict | None = None) -> 
 
 
 def load_checkpoint(path: str | Path) -> CirNet:
-    """The :class:`CirNet` saved by :func:`save_checkpoint`, in eval mode.
-
-    Raises:
-        FileNotFoundError: no such file.
-    """
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no composer checkpoint at {path}")
-    with safe_open(str(path), "pt") as f:
-        config = CirConfig(**json.loads(f.metadata()["config"]))
-    net = CirNet(config)
-    net.load_state_dict(load_file(str(path)))
-    return net.eval()
+    """:func:`engine.models.cir.load_composer` (eval mode)."""
+    from engine.models.cir import load_composer
+    return load_composer(path)
 
 
 __all__ = ["KS", "TextTable", "TrainConfig", "build_vocab", "load_checkpoint", "make_net",

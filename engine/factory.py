@@ -294,7 +294,7 @@ def change_captioner(model: str | None = None) -> Any:
 
 
 #: The default composer of the Retrieve tab's "Scenes" source.
-SCENE_CIR = "scene-artemis"
+SCENE_CIR = "scene-tirg"
 
 
 def scene_cir_models() -> list[str]:

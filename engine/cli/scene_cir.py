@@ -63,12 +63,14 @@ def run_train(args: argparse.Namespace) -> int:
     val = load_triplets("val", None, args.data_dir)
     test = load_triplets("test", None, args.data_dir) if args.test else None
     table = _minilm_table(args.data_dir, tr, val, test) if args.text_encoder == "minilm" else None
-    net = make_net(args.method, args.text_encoder, tr, args.dim)
+    net = make_net(args.method, args.text_encoder, tr, args.dim, args.dropout)
     cfg = TrainConfig(steps=args.steps, groups_per_batch=args.groups, lr=args.lr,
-                      seed=args.seed, max_minutes=args.max_minutes, eval_every=args.eval_every)
+                      weight_decay=args.weight_decay, seed=args.seed,
+                      max_minutes=args.max_minutes, eval_every=args.eval_every,
+                      negatives=args.negatives, extra_negatives=args.extra_negatives)
     log = train(net, tr, cfg, table, val,
                 progress=lambda m: print(m, file=sys.stderr, flush=True))
-    card = {"method": args.method, "text_encoder": args.text_encoder,
+    card = {"method": args.method, "dropout": args.dropout, "text_encoder": args.text_encoder,
             "train_queries": int(len(tr.refs)), "train_gallery": int(len(tr.keys)),
             "train": {**cfg.__dict__, **{k: v for k, v in log.items() if k != "val"}},
             "val": recall_at_k(net, val, table), "command": " ".join(sys.argv),
@@ -128,6 +130,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--groups", type=int, default=32, help="groups (base + edits) per batch")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--dim", type=int, default=256)
+    p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument("--weight-decay", type=float, default=1e-2)
+    p.add_argument("--negatives", default="sampled", help="sampled or batch")
+    p.add_argument("--extra-negatives", type=int, default=1500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-minutes", type=float, default=20.0)
     p.add_argument("--eval-every", type=int, default=500)

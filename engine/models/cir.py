@@ -54,6 +54,7 @@ class CirConfig:
         dim: joint embedding size.
         hidden: MLP hidden size.
         vocab: the LSTM's words (index 0 = padding, 1 = unknown), empty for "minilm".
+        dropout: dropout on the standardised image features and the text feature (training).
     """
 
     method: str = "tirg"
@@ -63,6 +64,7 @@ class CirConfig:
     dim: int = 256
     hidden: int = 512
     vocab: list[str] = field(default_factory=list)
+    dropout: float = 0.0
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -127,6 +129,7 @@ class CirNet(nn.Module):
         self.register_buffer("feat_mean", torch.zeros(c.image_dim))
         self.register_buffer("feat_std", torch.ones(c.image_dim))
         self.proj = nn.Linear(c.image_dim, c.dim)  # affine: grid-cell maps stay exact
+        self.drop = nn.Dropout(c.dropout)
         if c.text_encoder == "lstm":
             self.text = LstmTextEncoder(c.vocab, c.dim)
         else:
@@ -147,11 +150,11 @@ class CirNet(nn.Module):
     def phi(self, feats: torch.Tensor) -> torch.Tensor:
         """(..., image_dim) backbone features -> (..., dim): standardise, then project (an
         affine map, so the embedding of mean-pooled features is the mean of the cells')."""
-        return self.proj((feats - self.feat_mean) / self.feat_std)
+        return self.proj(self.drop((feats - self.feat_mean) / self.feat_std))
 
     def encode_text(self, text) -> torch.Tensor:
         """(B, dim) text features."""
-        return self.text(text)
+        return self.drop(self.text(text))
 
     def embed_images(self, feats: torch.Tensor) -> torch.Tensor:
         """(N, image_dim) backbone features -> (N, dim) image embeddings (not normalised)."""

@@ -36,10 +36,15 @@ class TrainConfig:
     steps: int = 3000
     groups_per_batch: int = 32
     lr: float = 1e-3
-    weight_decay: float = 1e-5
+    weight_decay: float = 1e-2
     seed: int = 0
     max_minutes: float = 20.0
     eval_every: int = 500
+    #: "sampled": every query is scored against the images of the batch's groups (its
+    #: siblings) plus ``extra_negatives`` random images of the training gallery; "batch":
+    #: only the groups' images.
+    negatives: str = "sampled"
+    extra_negatives: int = 1500
 
 
 class TextTable:
@@ -60,7 +65,10 @@ class TextTable:
 
 
 def text_input(net: CirNet, texts: list[str], table: TextTable | None):
-    """What :class:`CirNet` takes as text: the strings (LSTM) or their MiniLM rows."""
+    """What :class:`CirNet` takes as text: the strings (LSTM) or their MiniLM rows (nothing
+    for the image-only baseline, which reads no text)."""
+    if net.config.method == "image-only":
+        return None
     return texts if net.config.text_encoder == "lstm" else table(texts)
 
 
@@ -69,10 +77,12 @@ def build_vocab(data: TripletSet) -> list[str]:
     return sorted({w for texts in data.texts for t in texts for w in tokenize(t)})
 
 
-def make_net(method: str, text_encoder: str, train: TripletSet, dim: int = 256) -> CirNet:
+def make_net(method: str, text_encoder: str, train: TripletSet, dim: int = 256,
+             dropout: float = 0.3) -> CirNet:
     """A fresh composer whose feature standardisation is the training gallery's."""
     vocab = build_vocab(train) if text_encoder == "lstm" else []
-    net = CirNet(CirConfig(method=method, text_encoder=text_encoder, dim=dim, vocab=vocab))
+    net = CirNet(CirConfig(method=method, text_encoder=text_encoder, dim=dim, vocab=vocab,
+                           dropout=dropout))
     feats = torch.from_numpy(train.features)
     net.feat_mean.copy_(feats.mean(0))
     net.feat_std.copy_(feats.std(0).clamp_min(1e-3))
@@ -146,8 +156,14 @@ def train(net: CirNet, data: TripletSet, cfg: TrainConfig, table: TextTable | No
         qs = np.concatenate([by_group[int(g)] for g in chosen])
         texts = [data.texts[q][int(rng.integers(len(data.texts[q])))] for q in qs]
         labels = torch.tensor([pos[int(data.targets[q])] for q in qs])
+        if cfg.negatives == "sampled":
+            others = rng.choice(len(feats), min(cfg.extra_negatives, len(feats)), replace=False)
+            cand_idx = np.concatenate([cand_idx, np.setdiff1d(others, cand_idx)])
         s = net(feats[torch.from_numpy(data.refs[qs])], text_input(net, texts, table),
                 feats[torch.from_numpy(cand_idx)])
+        # the reference is not an answer (as in evaluation)
+        s = s.masked_fill(torch.from_numpy(cand_idx)[None] == torch.from_numpy(
+            data.refs[qs])[:, None], -1e4)
         loss = F.cross_entropy(s, labels)
         opt.zero_grad()
         loss.backward()

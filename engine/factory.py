@@ -293,6 +293,12 @@ def change_captioner(model: str | None = None) -> Any:
     return DudaCaptioner(load_model(model))
 
 
+def embedded_encoders() -> tuple[Any, Any]:
+    """The process-wide frozen (EfficientNet-Lite0, MiniLM) pair that the scene composers and
+    the clip-art alignment are trained on (for the command line's data builders)."""
+    return load_model(EMBEDDED_BACKBONE), load_model(EMBEDDED_TEXT)
+
+
 #: The default composer of the Retrieve tab's "Scenes" source.
 SCENE_CIR = "scene-tirg"
 

@@ -128,7 +128,7 @@ def test_artemis_results_carry_maps_and_parts_that_add_up():
     ref = pipe.gallery.references()[0]
     res = pipe(ref, pipe.gallery.suggestions(ref)[0], top_k=3)
     assert len(res.matches) == 3 and ref not in [m.index for m in res.matches]
-    scale = float(pipe.net.log_scale.exp())
+    scale = float(pipe.net.log_scale.detach().exp())
     for m in res.matches:
         assert m.maps["em"].shape == (4, 4) and np.isfinite(m.maps["is"]).all()
         assert abs(m.score - scale * (m.em + m.is_) / 2) < 1e-3

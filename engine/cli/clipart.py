@@ -13,11 +13,10 @@ from engine.cli import emit
 
 def run_build(args: argparse.Namespace) -> int:
     import torch
-    from engine.factory import EMBEDDED_BACKBONE, EMBEDDED_TEXT
-    from engine.models import load_model
+    from engine.factory import embedded_encoders
     from engine.retrieval.clipart import build
     torch.set_num_threads(args.threads)
-    folder = build(args.n, load_model(EMBEDDED_BACKBONE), load_model(EMBEDDED_TEXT), args.out,
+    folder = build(args.n, *embedded_encoders(), args.out,
                    args.seed, progress=lambda m: print(m, file=sys.stderr, flush=True))
     emit({"folder": str(folder), "n": args.n})
     return 0

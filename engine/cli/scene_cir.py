@@ -14,11 +14,10 @@ from engine.cli import emit
 
 def run_build(args: argparse.Namespace) -> int:
     import torch
-    from engine.factory import EMBEDDED_BACKBONE
-    from engine.models import load_model
+    from engine.factory import embedded_encoders
     from engine.retrieval.scene_triplets import build_triplets, triplet_dir
     torch.set_num_threads(args.threads)
-    backbone = load_model(EMBEDDED_BACKBONE)
+    backbone = embedded_encoders()[0]
     build_triplets(args.split, args.bases, backbone, args.data_dir,
                    progress=lambda m: print(m, file=sys.stderr, flush=True))
     emit({"split": args.split, "bases": args.bases,
@@ -30,8 +29,7 @@ def _minilm_table(data_dir, train, *others):
     """MiniLM embeddings of every wording of ``train`` and the drawn wording of the others,
     cached in ``<data_dir>/minilm_texts.npz`` (only new texts are embedded)."""
     import numpy as np
-    from engine.factory import EMBEDDED_TEXT
-    from engine.models import load_model
+    from engine.factory import embedded_encoders
     from engine.retrieval.scene_triplets import triplet_dir
     from engine.retrieval.train_cir import TextTable
     path = triplet_dir("train", data_dir).parent / "minilm_texts.npz"
@@ -43,7 +41,7 @@ def _minilm_table(data_dir, train, *others):
     texts += [ts[0] for d in others if d is not None for ts in d.texts]
     missing = sorted(set(texts) - set(cache))
     if missing:
-        enc = load_model(EMBEDDED_TEXT)
+        enc = embedded_encoders()[1]
         print(f"embedding {len(missing)} texts with MiniLM", file=sys.stderr, flush=True)
         emb = enc.encode(missing, batch_size=256).embeddings.numpy()
         cache.update(zip(missing, emb))

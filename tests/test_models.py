@@ -176,14 +176,11 @@ def _check_scene_cir(model, spec):
     assert s.shape == (2, 5) and torch.isfinite(s).all()
 
 
-CHECKS = {"scene-cir": _check_scene_cir, "backbone": _check_backbone, "text": _check_text, "caption": _check_caption,
-          "edit": _check_diffusers, "inpaint": _check_diffusers,
+CHECKS = {"backbone": _check_backbone, "text": _check_text, "caption": _check_caption,
+          "scene-cir": _check_scene_cir, "edit": _check_diffusers, "inpaint": _check_diffusers,
           "segmentation": _check_segmentation, "fewshot": _check_fewshot,
           "scene-parser": _check_scene_parser, "scene-captioner": _check_scene_captioner,
           "change-captioner": _check_change_captioner}
-
-
-          "scene-parser": _check_scene_parser, "change-captioner": _check_change_captioner}
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -148,14 +148,14 @@ def build(ttl_s: int) -> None:
                 ref_image = gr.Image(label="Reference scene", height=200, interactive=False)
                 hints = gr.Dropdown([], label="Edits with an answer in the gallery",
                                     allow_custom_value=False)
-                text = gr.Textbox(label="Modification text", max_lines=2)
+                text = gr.Textbox(label="Scene modification text", max_lines=2)
                 with gr.Row():
                     model = gr.Dropdown(models, value=models[0], label="Composer")
-                    top_k = gr.Slider(1, 30, value=8, step=1, label="Results")
+                    top_k = gr.Slider(1, 30, value=8, step=1, label="Scenes shown")
                 button = gr.Button("Retrieve scenes", variant="primary")
                 info = gr.Markdown()
             with gr.Column():
-                results = gr.Gallery(label="Results (click one to refine from it)", columns=4,
+                results = gr.Gallery(label="Scene results (click one to refine from it)", columns=4,
                                      height="auto", allow_preview=False)
                 table = gr.Dataframe(headers=TABLE_COLUMNS, interactive=False,
                                      label="Scores (ARTEMIS: score = EM + IS, scaled)")

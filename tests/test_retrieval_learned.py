@@ -193,3 +193,27 @@ def test_lit_projections_align_paired_features_far_above_chance():
     out = evaluate(data.split(True), net, rng.normal(size=(1000, 384)).astype(np.float32))
     assert out["n"] == 100 and out["lit"]["text->image"]["R@10"] >= 60  # chance: 10 %
     assert recalls(np.eye(5)) == {"R@1": 100.0, "R@5": 100.0, "R@10": 100.0}
+
+
+# --- command line ----------------------------------------------------------------------------
+
+def test_cli_builds_a_small_resumable_split_and_evaluates_the_shipped_composer(tmp_path, capsys):
+    import json
+
+    from engine.cli import main
+    from engine.models.cir import ASSETS
+    ASSET = ASSETS["scene-tirg"]
+    if not ASSET.is_file():
+        pytest.skip("scene-tirg is not in assets/retrieval")
+    assert main(["eval-scene-cir", "--checkpoint", str(ASSET), "--data-dir", str(tmp_path)]) == 2
+    assert "build-scene-triplets" in capsys.readouterr().err  # one line saying what to run
+    args = ["build-scene-triplets", "--split", "test", "--bases", "2", "--data-dir", str(tmp_path)]
+    assert main(args) == 0
+    chunk = tmp_path / "test" / "chunk-00000.npz"
+    stamp = chunk.stat().st_mtime_ns
+    assert main(args) == 0 and chunk.stat().st_mtime_ns == stamp  # resumed: nothing redone
+    capsys.readouterr()
+    assert main(["eval-scene-cir", "--checkpoint", str(ASSET), "--data-dir", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["method"] == "tirg" and out["gallery"] >= 8 and out["queries"] == out["gallery"] - 2
+    assert 0 <= out["R@1"] <= out["R@5"] <= out["R@10"] <= 100

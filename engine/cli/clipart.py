@@ -13,6 +13,7 @@ from engine.cli import emit
 
 def run_build(args: argparse.Namespace) -> int:
     import torch
+
     from engine.factory import embedded_encoders
     from engine.retrieval.clipart import build
     torch.set_num_threads(args.threads)
@@ -24,7 +25,9 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     import time
+
     import torch
+
     from engine.factory import _imagenet_class_text
     from engine.retrieval.clipart import evaluate, load, train_lit
     torch.set_num_threads(args.threads)

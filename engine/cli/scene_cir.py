@@ -14,6 +14,7 @@ from engine.cli import emit
 
 def run_build(args: argparse.Namespace) -> int:
     import torch
+
     from engine.factory import embedded_encoders
     from engine.retrieval.scene_triplets import build_triplets, triplet_dir
     torch.set_num_threads(args.threads)
@@ -29,6 +30,7 @@ def _minilm_table(data_dir, train, *others):
     """MiniLM embeddings of every wording of ``train`` and the drawn wording of the others,
     cached in ``<data_dir>/minilm_texts.npz`` (only new texts are embedded)."""
     import numpy as np
+
     from engine.factory import embedded_encoders
     from engine.retrieval.scene_triplets import triplet_dir
     from engine.retrieval.train_cir import TextTable
@@ -50,12 +52,18 @@ def _minilm_table(data_dir, train, *others):
 
 
 def run_train(args: argparse.Namespace) -> int:
-    import json
     import subprocess
+
     import torch
+
     from engine.retrieval.scene_triplets import load_triplets
-    from engine.retrieval.train_cir import (TrainConfig, make_net, recall_at_k,
-                                            save_checkpoint, train)
+    from engine.retrieval.train_cir import (
+        TrainConfig,
+        make_net,
+        recall_at_k,
+        save_checkpoint,
+        train,
+    )
     torch.set_num_threads(args.threads)
     tr = load_triplets("train", args.train_bases, args.data_dir)
     val = load_triplets("val", None, args.data_dir)
@@ -69,7 +77,7 @@ def run_train(args: argparse.Namespace) -> int:
     log = train(net, tr, cfg, table, val,
                 progress=lambda m: print(m, file=sys.stderr, flush=True))
     card = {"method": args.method, "dropout": args.dropout, "text_encoder": args.text_encoder,
-            "train_queries": int(len(tr.refs)), "train_gallery": int(len(tr.keys)),
+            "train_queries": len(tr.refs), "train_gallery": len(tr.keys),
             "train": {**cfg.__dict__, **{k: v for k, v in log.items() if k != "val"}},
             "val": recall_at_k(net, val, table), "command": " ".join(sys.argv),
             "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"],
@@ -84,6 +92,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     import torch
+
     from engine.retrieval.scene_triplets import load_triplets
     from engine.retrieval.train_cir import load_checkpoint, make_net, recall_at_k
     torch.set_num_threads(args.threads)

@@ -283,4 +283,4 @@ def _register() -> None:
 
 _register()
 
-__all__ = ["ASSETS", "load_composer", "CirConfig", "CirNet", "LstmTextEncoder", "METHODS", "TEXT_ENCODERS", "tokenize"]
+__all__ = ["ASSETS", "METHODS", "TEXT_ENCODERS", "CirConfig", "CirNet", "LstmTextEncoder", "load_composer", "tokenize"]

@@ -26,9 +26,9 @@ import hashlib
 import io
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -157,7 +157,7 @@ class ClipartSet:
     text: np.ndarray
     test: np.ndarray
 
-    def split(self, test: bool) -> "ClipartSet":
+    def split(self, test: bool) -> ClipartSet:
         m = self.test == test
         return ClipartSet([n for n, k in zip(self.names, m) if k],
                           [c for c, k in zip(self.captions, m) if k], self.logits[m],
@@ -249,5 +249,17 @@ def evaluate(test: ClipartSet, net: LitProjections | None, class_names_emb: np.n
     return out
 
 
-__all__ = ["ClipartSet", "LitProjections", "SVG_ROOT", "build", "caption", "evaluate",
-           "is_test", "load", "recalls", "render_svg", "sample_files", "train_lit"]
+__all__ = [
+    "SVG_ROOT",
+    "ClipartSet",
+    "LitProjections",
+    "build",
+    "caption",
+    "evaluate",
+    "is_test",
+    "load",
+    "recalls",
+    "render_svg",
+    "sample_files",
+    "train_lit",
+]

@@ -12,7 +12,6 @@ contributions of the backbone's 4x4 grid to the two scores
 from __future__ import annotations
 
 import functools
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +52,7 @@ class SceneGallery:
     texts: list[str]
 
     @classmethod
-    def load(cls, path: str | Path = GALLERY_PATH) -> "SceneGallery":
+    def load(cls, path: str | Path = GALLERY_PATH) -> SceneGallery:
         """Read the ``.npz`` written by :func:`export_gallery`.
 
         Raises:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -118,7 +118,7 @@ def recall_at_k(net: CirNet, data: TripletSet, table: TextTable | None = None,
         for j, k in enumerate(ks):
             hits[idx, j] = good[:, :k].any(1)
     out = {f"R@{k}": round(100 * float(hits[:, j].mean()), 2) for j, k in enumerate(ks)}
-    out.update(queries=int(q_total), gallery=int(len(data.keys)))
+    out.update(queries=int(q_total), gallery=len(data.keys))
     if per_op:
         ops = np.array(data.ops[:q_total])
         out["per_op"] = {op: {f"R@{k}": round(100 * float(hits[ops == op, j].mean()), 2)

@@ -299,6 +299,18 @@ def embedded_encoders() -> tuple[Any, Any]:
     return load_model(EMBEDDED_BACKBONE), load_model(EMBEDDED_TEXT)
 
 
+@functools.lru_cache(maxsize=1)
+def clipart_text_search() -> Any:
+    """The process-wide :class:`engine.retrieval.clipart.ClipartTextSearch` (LiT projections
+    over the held-out clip-art drawings; MiniLM reads the text), read-only.
+
+    Raises:
+        FileNotFoundError: the projections or the drawings are not in assets/retrieval.
+    """
+    from engine.retrieval.clipart import ClipartTextSearch, load_projections
+    return ClipartTextSearch(load_projections(), load_model(EMBEDDED_TEXT))
+
+
 #: The default composer of the Retrieve tab's "Scenes" source.
 SCENE_CIR = "scene-tirg"
 

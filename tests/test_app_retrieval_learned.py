@@ -81,3 +81,14 @@ def test_scene_search_reads_the_shared_text_cases_with_notes_not_errors(app_url,
             0, case_texts[name], "scene-artemis", 3, api_name="/retrieve_scenes")
         assert len(results) == 3, name
         assert all(np.isfinite(row[2]) for row in table["data"]), name
+
+
+def test_clipart_text_search_returns_drawings_and_refuses_empty_text(app_url):
+    from gradio_client.exceptions import AppError
+    from engine.retrieval.clipart import SEARCH_GALLERY
+    caption = str(np.load(SEARCH_GALLERY)["captions"][0])
+    client = _client(app_url)
+    found, details = client.predict(caption, 5, api_name="/retrieve_clipart_text")
+    assert len(found) == 5 and "LiT projections" in details
+    with pytest.raises(AppError, match="empty"):
+        client.predict("   ", 5, api_name="/retrieve_clipart_text")

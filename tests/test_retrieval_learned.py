@@ -217,3 +217,16 @@ def test_cli_builds_a_small_resumable_split_and_evaluates_the_shipped_composer(t
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["method"] == "tirg" and out["gallery"] >= 8 and out["queries"] == out["gallery"] - 2
     assert 0 <= out["R@1"] <= out["R@5"] <= out["R@10"] <= 100
+
+
+def test_shipped_lit_search_finds_held_out_drawings_from_their_captions_above_chance():
+    from engine.factory import clipart_text_search
+    try:
+        search = clipart_text_search()
+    except FileNotFoundError:
+        pytest.skip("no LiT projections in assets/retrieval")
+    top5 = [i in [r["index"] for r in search(search.captions[i], top_k=5)[0]]
+            for i in range(0, len(search), 3)]
+    assert np.mean(top5) >= 0.25  # chance: 5 / 127; measured about 0.36 over all drawings
+    with pytest.raises(UserInputError, match="no English words"):
+        search("猫")

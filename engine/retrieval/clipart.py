@@ -262,4 +262,89 @@ __all__ = [
     "render_svg",
     "sample_files",
     "train_lit",
+    "ClipartTextSearch",
+    "export_search_gallery",
+    "load_projections",
 ]
+
+
+# --- the Retrieve tab's "search by text" --------------------------------------------------------
+
+#: Shipped LiT projections and the held-out drawings the tab searches.
+LIT_PATH = Path(__file__).resolve().parents[2] / "assets" / "retrieval" / "lit_clipart.safetensors"
+SEARCH_GALLERY = Path(__file__).resolve().parents[2] / "assets" / "retrieval" / "clipart_test.npz"
+
+
+def export_search_gallery(data: ClipartSet, thumbs: np.ndarray,
+                          path: str | Path = SEARCH_GALLERY) -> Path:
+    """Write held-out drawings (pooled features float16, 80x80 thumbnails, names, captions)."""
+    path = Path(path)
+    np.savez_compressed(path, pooled=data.pooled.astype(np.float16), thumbs=thumbs,
+                        names=np.array(data.names), captions=np.array(data.captions))
+    return path
+
+
+def load_projections(path: str | Path = LIT_PATH) -> LitProjections:
+    """The shipped :class:`LitProjections` (eval mode). Raises FileNotFoundError if absent."""
+    from safetensors.torch import load_file
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no LiT projections at {path}: run python -m engine train-lit")
+    state = load_file(str(path))
+    net = LitProjections(dim=state["image.weight"].shape[0])
+    net.load_state_dict(state)
+    return net.eval()
+
+
+class ClipartTextSearch:
+    """Text -> clip-art search with the LiT projections over the held-out drawings.
+
+    Args:
+        projections: :class:`LitProjections`; text_encoder: MiniLM; gallery: path of the
+            ``.npz`` written by :func:`export_search_gallery`.
+    """
+
+    def __init__(self, projections: LitProjections, text_encoder,
+                 gallery: str | Path = SEARCH_GALLERY) -> None:
+        with np.load(gallery) as z:
+            self.thumbs, self.names = z["thumbs"], z["names"].tolist()
+            self.captions = z["captions"].tolist()
+            pooled = torch.from_numpy(z["pooled"].astype(np.float32))
+        self.net, self.text_encoder = projections, text_encoder
+        with torch.no_grad():
+            self.images = projections.embed_images(pooled)  # (N, dim) unit
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __call__(self, text: str, top_k: int = 8) -> tuple[list[dict], list[str]]:
+        """Rank the drawings for ``text``.
+
+        Returns:
+            (results best first: {"index", "name", "caption", "score" (cosine), "image"
+            (80, 80, 3) uint8}, notes for the user).
+
+        Raises:
+            UserInputError: empty text, no English word, a bad ``top_k``.
+        """
+        from engine.errors import UserInputError
+        from engine.inputs.text import clean_text, english_words, words
+        if not isinstance(top_k, (int, np.integer)) or not 1 <= int(top_k) <= len(self):
+            raise UserInputError(f"Results must be between 1 and {len(self)} (got {top_k!r}).")
+        cleaned = clean_text(text, field="search text", max_chars=300)
+        eng = english_words(words(cleaned.text))
+        notes = list(cleaned.notes) + list(eng.notes)
+        if eng.unknown:
+            notes.append(f"Words in another script were left out (the text model reads "
+                         f"English): {' '.join(eng.unknown)}.")
+        if not eng.words:
+            raise UserInputError("The search text has no English words to read: try \"a red "
+                                 "car\".")
+        # MiniLM reads the text as typed, unless emoji or other scripts had to be replaced
+        query = cleaned.text if not (eng.unknown or eng.notes) else " ".join(eng.words)
+        with torch.no_grad():
+            t = self.net.embed_text(self.text_encoder.encode([query]).embeddings)
+            s = (self.images @ t[0]).numpy()
+        top = np.argsort(-s)[:int(top_k)]
+        return ([{"index": int(i), "name": self.names[i], "caption": self.captions[i],
+                  "score": float(s[i]), "image": self.thumbs[i]} for i in top], notes)

@@ -13,6 +13,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from demos import retrieval_scenes
 from demos.common import (UploadFiles, UploadImage, file_path, handle_errors, notes_markdown,
                           papers_panel)
 from engine.factory import choose_pipeline, default_model, get_pipeline, task_models
@@ -180,6 +181,7 @@ def build() -> None:
                 details = gr.Markdown()
         gr.Examples([[str(ROOT / e["reference"]), e["text"], e["weight"]] for e in EXAMPLES],
                     inputs=[reference, text, weight], label="Examples")
+        retrieval_scenes.build(SESSION_TTL_S)
         outputs = [results, table, details, shown]
         button.click(retrieve, [reference, text, weight, top_k, model, session], outputs,
                      api_name="retrieve", concurrency_id="cpu"

@@ -334,6 +334,54 @@ def _build_generate(model: str):
     return GeneratePipeline(load_model(model), name=model)
 
 
+def embedded_encoders() -> tuple[Any, Any]:
+    """The process-wide frozen (EfficientNet-Lite0, MiniLM) pair that the scene composers and
+    the clip-art alignment are trained on (for the command line's data builders)."""
+    return load_model(EMBEDDED_BACKBONE), load_model(EMBEDDED_TEXT)
+
+
+@functools.lru_cache(maxsize=1)
+def clipart_text_search() -> Any:
+    """The process-wide :class:`engine.retrieval.clipart.ClipartTextSearch` (LiT projections
+    over the held-out clip-art drawings; MiniLM reads the text), read-only.
+
+    Raises:
+        FileNotFoundError: the projections or the drawings are not in assets/retrieval.
+    """
+    from engine.retrieval.clipart import ClipartTextSearch, load_projections
+    return ClipartTextSearch(load_projections(), load_model(EMBEDDED_TEXT))
+
+
+#: The default composer of the Retrieve tab's "Scenes" source.
+SCENE_CIR = "scene-tirg"
+
+
+def scene_cir_models() -> list[str]:
+    """Registered scene composers, the default first (empty when none is in assets/)."""
+    names = list_models(task="scene-cir")
+    return sorted(names, key=lambda n: n != SCENE_CIR)
+
+
+@functools.lru_cache(maxsize=4)
+def scene_retrieval(model: str | None = None) -> Any:
+    """The process-wide :class:`engine.retrieval.scene_search.SceneRetrievalPipeline` of a
+    scene composer (default :data:`SCENE_CIR`), read-only.
+
+    Raises:
+        UserInputError: not a registered scene composer (the message lists the valid ones).
+    """
+    from engine.retrieval.scene_search import SceneGallery, SceneRetrievalPipeline
+    model = model or SCENE_CIR
+    valid = scene_cir_models()
+    if model not in valid:
+        raise UserInputError(unknown_name_message("scene composer", model, valid or [
+            "(none: train one with python -m engine train-scene-cir)"]))
+    composer = load_model(model)
+    text = load_model(EMBEDDED_TEXT) if composer.config.text_encoder == "minilm" else None
+    return SceneRetrievalPipeline(composer, SceneGallery.load(), load_model(EMBEDDED_BACKBONE),
+                                  text, name=model)
+
+
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task("caption", EMBEDDED_BACKBONE, _caption_models, _build_caption),
     Task("change", EMBEDDED_BACKBONE, _change_models, _build_change),

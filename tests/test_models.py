@@ -53,6 +53,8 @@ TINY: dict[str, Callable] = {
     "scene-captioner": lambda tmp_path: create_model("scene-captioner"),  # 3 MB, in assets/
     "duda": lambda tmp_path: create_model("duda"),  # ~4 MB, ships in assets/scenes/
     "scene-generator": lambda tmp_path: create_model("scene-generator"),  # ~4 MB, in assets/
+    "scene-artemis": lambda tmp_path: create_model("scene-artemis"),  # ~3 MB, assets/retrieval/
+    "scene-tirg": lambda tmp_path: create_model("scene-tirg"),
 }
 
 
@@ -175,8 +177,17 @@ def _check_generator(model, spec):
     assert model.encode_text(tokens).shape == (2, 4, c.text_dim)
 
 
+def _check_scene_cir(model, spec):
+    g = torch.Generator().manual_seed(0)
+    ref, cand = torch.rand(2, 1280, generator=g), torch.rand(5, 1280, generator=g)
+    text = torch.nn.functional.normalize(torch.randn(2, 384, generator=g), dim=-1) \
+        if model.config.text_encoder == "minilm" else ["make the cube red", "remove the sphere"]
+    s = model(ref, text, cand)
+    assert s.shape == (2, 5) and torch.isfinite(s).all()
+
+
 CHECKS = {"backbone": _check_backbone, "text": _check_text, "caption": _check_caption,
-          "edit": _check_diffusers, "inpaint": _check_diffusers,
+          "scene-cir": _check_scene_cir, "edit": _check_diffusers, "inpaint": _check_diffusers,
           "segmentation": _check_segmentation, "fewshot": _check_fewshot,
           "scene-parser": _check_scene_parser, "scene-captioner": _check_scene_captioner,
           "change-captioner": _check_change_captioner, "generation": _check_generator}

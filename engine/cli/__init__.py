@@ -21,7 +21,8 @@ from typing import Any
 
 #: Modules of engine.cli that define sub-commands, in --help order.
 COMMANDS = ["models", "caption", "classify", "train_fewshot", "fewshot_eval", "change", "retrieve", "edit", "segment",
-            "scenes", "scene_captioner", "duda", "generate", "doctor", "reproduce", "results"]
+            "scenes", "scene_captioner", "duda", "generate", "scene_cir", "clipart", "doctor",
+            "reproduce", "results"]
 
 
 def emit(obj: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 from PIL import Image
 
-from demos.common import escape_markdown, handle_errors, notes_markdown
+from demos.common import escape_markdown, handle_errors, notes_markdown, papers_panel
 from engine.factory import choose_pipeline, default_model, scene_parser
 
 #: The model name the tab uses (the registered scene generator).
@@ -98,3 +98,4 @@ def build() -> None:
         run.click(generate, [text, guidance, seed, steps], outputs, api_name="generate",
                   concurrency_id="cpu").failure(cleared, None, outputs, api_name=False,
                                                 queue=False)
+        papers_panel("generate")

@@ -21,7 +21,8 @@ from pathlib import Path
 #: The results file.
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results.json"
 #: Tabs that have a Papers panel, in the app's order.
-TABS = ("caption", "fewshot", "handwriting", "change", "edit", "retrieve", "segment")
+TABS = ("caption", "fewshot", "handwriting", "change", "edit", "retrieve", "segment",
+        "generate")
 KINDS = ("paper", "measured")
 _lock = threading.Lock()
 

@@ -73,9 +73,9 @@ def build() -> None:
             "32x32 image step by step (DDIM); the **guidance scale** weighs the text against "
             "the model's unconditional guess (classifier-free guidance: 0 ignores the text, 1 "
             "is the plain model, higher follows the text more). The same seed gives the same "
-            "image. It is small (1.2 M parameters) and was trained for only 40 minutes on a "
+            "image. It is small (1.2 M parameters) and was trained for only 75 minutes on a "
             "shared CPU: expect noisy blobs in the colours of the text, rarely the objects "
-            "asked for (object F1 0.04 read by the scene parser; docs/generate.md).")
+            "asked for (object F1 0.09 read by the scene parser; docs/generate.md).")
         with gr.Row():
             with gr.Column():
                 text = gr.Textbox(EXAMPLES[0][0], label="Description", max_lines=3)

@@ -380,6 +380,7 @@ def test_tab_keeps_a_session_gallery_for_3_hours():
     with gr.Blocks() as blocks:
         retrieval.build()
     states = [b for b in blocks.blocks.values() if isinstance(b, gr.State)]
-    assert len(states) == 2 and {s.time_to_live for s in states} == {3 * 3600}
+    # the session gallery, its shown results and the Scenes source's shown results
+    assert len(states) == 3 and {s.time_to_live for s in states} == {3 * 3600}
     assert {d.api_name for d in blocks.fns.values()} >= {
         "retrieve", "retrieval_index_gallery", "retrieval_use_default", "retrieval_select"}

@@ -250,7 +250,9 @@ def test_single_image_cli_output_is_unchanged_and_loads_no_unused_library():
     result, loaded = proc.stdout.splitlines()
     assert json.loads(loaded) == []
     out = json.loads(result)
-    assert list(out) == ["image", "caption", "tags", "tag_caption", "model", "ms", "notes"]
+    assert list(out) == ["image", "caption", "tags", "tag_caption", "model", "ms", "device",
+                         "notes"]
+    assert out["device"] == "cpu float32"  # issue 16: which device answered
     assert out["notes"] == []  # a plain photo: no remark
     assert out["caption"] == "a photo of an Egyptian cat."
     assert out["tags"][0][0] == "Egyptian cat" and abs(out["tags"][0][1] - 0.7079) < 2e-4

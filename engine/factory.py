@@ -51,7 +51,7 @@ class Task:
 # --- components shared by several tasks --------------------------------------------------------
 
 @functools.lru_cache(maxsize=1)
-def _imagenet_class_text():
+def imagenet_class_text():
     """The process-wide MiniLM table of the backbone's 1,000 ImageNet class names (captioning
     groups synonymous tags with it; editing matches object words to classes; retrieval's ConSE
     embeds images with it). Read from the shipped file when its inputs hash matches; MiniLM is
@@ -80,7 +80,7 @@ def _build_caption(model: str):
     from engine.captioning.tagger import ImageNetTagger
     tagger = ImageNetTagger(load_model(EMBEDDED_BACKBONE), None,
                             get_spec(EMBEDDED_BACKBONE).preprocess,
-                            class_text=_imagenet_class_text())
+                            class_text=imagenet_class_text())
     captioner = None if model == EMBEDDED_BACKBONE else _hub_captioner(model)
     return CaptionPipeline(tagger, captioner, name=model)
 
@@ -113,7 +113,7 @@ def _build_edit(model: str):
     if model == EMBEDDED_BACKBONE:
         from engine.editing.localize import Localiser
         from engine.editing.offline import OfflineEditor
-        class_text = _imagenet_class_text()
+        class_text = imagenet_class_text()
         _ = class_text.table  # read (or embed) the class names now, not inside the first edit
         localiser = Localiser(load_model(model), get_spec(model).preprocess,
                               class_text.text_encoder, class_text)
@@ -133,7 +133,7 @@ def _build_retrieve(model: str):
     from engine.retrieval.encoders import ClipEncoder, ConseEncoder
     from engine.retrieval.pipeline import RetrievalPipeline
     if model == EMBEDDED_BACKBONE:
-        class_text = _imagenet_class_text()
+        class_text = imagenet_class_text()
         encoder = ConseEncoder(load_model(model), get_spec(model).preprocess,
                                class_text.text_encoder, class_text, name=model)
     else:
@@ -575,7 +575,7 @@ def model_info(name: str) -> ModelSpec:
 
 
 __all__ = ["Choice", "TASKS", "check_model", "hub_repo", "offered_hub_models",
-           "sampling_defaults", "choose_pipeline", "default_model", "get_pipeline",
+           "sampling_defaults", "imagenet_class_text", "choose_pipeline", "default_model", "get_pipeline",
            "handwriting_models", "handwriting_pipeline", "list_models", "model_info", "preload",
            "scene_captioner", "scene_captioner_models", "scene_parser", "scene_parser_models",
            "task_models", "SCENE_CAPTIONER", "DUDA", "change_captioner", "change_captioner_models",

@@ -28,7 +28,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     import torch
 
-    from engine.factory import _imagenet_class_text
+    from engine.factory import imagenet_class_text
     from engine.retrieval.clipart import evaluate, load, train_lit
     torch.set_num_threads(args.threads)
     data = load(args.data)
@@ -36,7 +36,7 @@ def run_train(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     net = train_lit(train, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
     minutes = (time.perf_counter() - t0) / 60
-    table = _imagenet_class_text().table.numpy()
+    table = imagenet_class_text().table.numpy()
     out = {"train": len(train.names), "minutes": round(minutes, 2),
            **evaluate(test, net, table), "command": " ".join(sys.argv)}
     if args.out:
